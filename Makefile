@@ -1,0 +1,52 @@
+# sded — see README.md. Every target works from a fresh clone on Debian 12 as root.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/sded
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GUEST_DIR := .cache/guest
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all deps build test check bench demo deb rpm guest clean generate
+
+all: build
+
+deps:
+	@bash test/scripts/deps.sh
+
+generate:
+	$(GO) tool templ generate
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sded
+
+guest: deps
+	@bash test/guest/build.sh $(GUEST_DIR)
+
+# The whole suite, including root, libvirt, network-namespace and browser tests.
+test: deps guest
+	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -p 2 -timeout $(TEST_TIMEOUT) -count=1 ./...
+
+check:
+	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "$$out"; echo "gofmt: files need formatting" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) tool templ generate
+	@git diff --exit-code -- '*_templ.go' || { echo "templ generate changed generated files: commit them" >&2; exit 1; }
+
+# Benchmarks print sded beside the raw tool doing the same work, as ratios.
+bench: deps guest
+	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+demo: deps guest build
+	@bash test/scripts/demo.sh $(BIN) $(GUEST_DIR)
+
+deb:
+	@bash packaging/build.sh deb
+
+rpm:
+	@bash packaging/build.sh rpm
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs and starts everything sded's build, tests and demo need on a Debian 12
+# host. Idempotent: safe to run again. Needs root (apt-get, libvirtd).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: must run as root (apt-get install, starting libvirtd); try: sudo make deps" >&2
+	exit 1
+fi
+
+PKGS=(
+	libvirt-daemon-system libvirt-dev libvirt-clients qemu-system-x86 qemu-utils
+	iptables iproute2 cryptsetup busybox-static cpio gzip
+	chromium ca-certificates openssl
+	debootstrap lintian rpm
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# No systemd on CI or build hosts: start the daemons ourselves when absent.
+if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; fi
+if ! pgrep -x libvirtd >/dev/null; then libvirtd -d; fi
+for _ in $(seq 1 50); do
+	[ -S /run/libvirt/libvirt-sock ] && break
+	sleep 0.2
+done
+[ -S /run/libvirt/libvirt-sock ] || { echo "deps: libvirtd did not start" >&2; exit 1; }
+echo "deps: ok (libvirtd running)"
