@@ -25,7 +25,7 @@ guest: deps
 	@bash test/guest/build.sh $(GUEST_DIR)
 
 # The whole suite, including root, libvirt, network-namespace and browser tests.
-test: deps guest
+test: deps guest check
 	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -p 2 -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 check:
