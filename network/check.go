@@ -1,0 +1,144 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Check compares the host with cfg without changing it and returns every
+// difference. It also refreshes Manager's memory of the rules, so the next
+// Set repairs all drift reported here. An empty result means the host matches.
+func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.normalized()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.sameNS(); err != nil {
+		return nil, err
+	}
+	ls, err := m.links.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	drifts := linkDrift(c, ls)
+	want := desired(c)
+	for _, f := range families {
+		t, err := m.observe(ctx, f)
+		if err != nil {
+			m.applied[f] = nil
+			return nil, err
+		}
+		m.applied[f] = &t
+		drifts = append(drifts, ruleDrift(f, t, c.prefix(), want[f])...)
+	}
+	return drifts, nil
+}
+
+func linkDrift(c Config, ls []link) []Drift {
+	var out []Drift
+	byName := map[string]link{}
+	for _, l := range ls {
+		byName[l.Name] = l
+	}
+	want := map[string]bool{}
+	ports := map[string]string{}
+	for _, n := range c.Networks {
+		want[n.Bridge] = true
+		for _, h := range n.Hosts {
+			ports[h.Port] = n.Bridge
+		}
+	}
+	for _, n := range c.Networks {
+		l, ok := byName[n.Bridge]
+		switch {
+		case !ok:
+			out = append(out, Drift{Kind: DriftBridgeMissing, Object: n.Bridge, Detail: "network " + n.ID})
+			continue
+		case !l.owned():
+			out = append(out, Drift{Kind: DriftBridgeMissing, Object: n.Bridge,
+				Detail: fmt.Sprintf("name taken by a link sded does not own (kind %q, alias %q)", l.Kind, l.Alias)})
+			continue
+		}
+		if !l.Up {
+			out = append(out, Drift{Kind: DriftBridgeDown, Object: n.Bridge, Detail: "link is down"})
+		}
+		if !l.IPv6Disabled {
+			out = append(out, Drift{Kind: DriftIPv6, Object: n.Bridge, Detail: "disable_ipv6 is not 1"})
+		}
+		gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+		if !slices.Contains(l.Addrs, gw) {
+			out = append(out, Drift{Kind: DriftAddress, Object: n.Bridge, Detail: "missing " + gw.String()})
+		}
+		for _, a := range l.Addrs {
+			if a != gw {
+				out = append(out, Drift{Kind: DriftAddress, Object: n.Bridge, Detail: "unexpected " + a.String()})
+			}
+		}
+	}
+	for _, l := range ls {
+		if l.owned() && !want[l.Name] {
+			out = append(out, Drift{Kind: DriftBridgeStale, Object: l.Name, Detail: "alias " + l.Alias})
+		}
+		if master, ok := byName[l.Master]; ok && master.owned() && ports[l.Name] != l.Master {
+			out = append(out, Drift{Kind: DriftPort, Object: l.Name, Detail: "attached to " + l.Master + " but configured for no workstation there"})
+		}
+	}
+	return out
+}
+
+func ruleDrift(f family, t table, prefix string, rs ruleset) []Drift {
+	var out []Drift
+	add := func(k DriftKind, obj, detail string) {
+		out = append(out, Drift{Kind: k, Family: string(f), Object: obj, Detail: detail})
+	}
+	chains := make([]string, 0, len(rs.chains))
+	for name := range rs.chains {
+		chains = append(chains, name)
+	}
+	slices.Sort(chains)
+	for _, name := range chains {
+		have, ok := t.chains[name]
+		switch {
+		case !ok:
+			add(DriftChainMissing, name, fmt.Sprintf("want %d rules", len(rs.chains[name])))
+		case !slices.Equal(have, rs.chains[name]):
+			add(DriftChainChanged, name, fmt.Sprintf("have %d rules, want %d", len(have), len(rs.chains[name])))
+		}
+	}
+	var stale []string
+	for name := range t.chains {
+		if _, ok := rs.chains[name]; owned(prefix, name) && !ok {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(stale)
+	for _, name := range stale {
+		add(DriftChainStale, name, "no longer configured")
+	}
+	cn := names(prefix)
+	for _, b := range []string{"INPUT", "FORWARD"} {
+		jump := "-j " + cn.input
+		if b == "FORWARD" {
+			jump = "-j " + cn.forward
+		}
+		have := t.chains[b]
+		n := 0
+		for _, r := range have {
+			if r == jump {
+				n++
+			}
+		}
+		_, want := rs.hooks[b]
+		switch {
+		case want && (n != 1 || have[0] != jump):
+			add(DriftHook, b, fmt.Sprintf("want %q once as rule 1, found it %d times", jump, n))
+		case !want && n > 0:
+			add(DriftHook, b, fmt.Sprintf("stale %q", jump))
+		}
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+)
+
+// link is what sded needs to know of one network interface.
+type link struct {
+	Name   string
+	Kind   string // "bridge", "veth", "tun", ...
+	Alias  string
+	Master string // name of the bridge it is a port of, if any
+	Up     bool
+	Addrs  []netip.Prefix // IPv4 only
+	// IPv6Disabled is read for sd* bridges only.
+	IPv6Disabled bool
+}
+
+// ownerAlias marks a bridge as sded's: its alias is ownerAlias + network ID.
+// A link named like an sded bridge without this alias is never touched.
+const ownerAlias = "sded:"
+
+func (l link) owned() bool {
+	return l.Kind == "bridge" && strings.HasPrefix(l.Name, "sd") && strings.HasPrefix(l.Alias, ownerAlias)
+}
+
+// links is the slice of netlink that Manager uses.
+type links interface {
+	List(ctx context.Context) ([]link, error)
+	AddBridge(ctx context.Context, name, alias string) error
+	Delete(ctx context.Context, name string) error
+	SetUp(ctx context.Context, name string) error
+	AddAddr(ctx context.Context, name string, p netip.Prefix) error
+	DelAddr(ctx context.Context, name string, p netip.Prefix) error
+	DisableIPv6(ctx context.Context, name string) error
+	SetNoMaster(ctx context.Context, name string) error
+}
+
+// netlinkLinks implements links with a netlink handle bound to the network
+// namespace it was created in.
+type netlinkLinks struct{ h *netlink.Handle }
+
+func (n netlinkLinks) List(_ context.Context) ([]link, error) {
+	ls, err := n.h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	byIndex := map[int]string{}
+	for _, l := range ls {
+		byIndex[l.Attrs().Index] = l.Attrs().Name
+	}
+	out := make([]link, 0, len(ls))
+	pos := map[int]int{}
+	for _, l := range ls {
+		a := l.Attrs()
+		x := link{Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}
+		if a.MasterIndex != 0 {
+			x.Master = byIndex[a.MasterIndex]
+		}
+		if x.Kind == "bridge" && strings.HasPrefix(x.Name, "sd") {
+			x.IPv6Disabled, err = ipv6Disabled(x.Name)
+			if err != nil {
+				return nil, err
+			}
+		}
+		pos[a.Index] = len(out)
+		out = append(out, x)
+	}
+	for _, a := range addrs {
+		if i, ok := pos[a.LinkIndex]; ok && a.IPNet != nil {
+			ip, _ := netip.AddrFromSlice(a.IP.To4())
+			ones, _ := a.Mask.Size()
+			out[i].Addrs = append(out[i].Addrs, netip.PrefixFrom(ip, ones))
+		}
+	}
+	return out, nil
+}
+
+func (n netlinkLinks) AddBridge(_ context.Context, name, alias string) error {
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	if err := n.h.LinkAdd(br); err != nil {
+		return fmt.Errorf("creating bridge %q: %w", name, err)
+	}
+	if err := n.h.LinkSetAlias(br, alias); err != nil {
+		return fmt.Errorf("marking bridge %q as sded's: %w", name, err)
+	}
+	return nil
+}
+
+func (n netlinkLinks) byName(name string) (netlink.Link, error) {
+	l, err := n.h.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("finding link %q: %w", name, err)
+	}
+	return l, nil
+}
+
+func (n netlinkLinks) Delete(_ context.Context, name string) error {
+	l, err := n.byName(name)
+	if err != nil {
+		return err
+	}
+	if err := n.h.LinkDel(l); err != nil {
+		return fmt.Errorf("deleting link %q: %w", name, err)
+	}
+	return nil
+}
+
+func (n netlinkLinks) SetUp(_ context.Context, name string) error {
+	l, err := n.byName(name)
+	if err != nil {
+		return err
+	}
+	if err := n.h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("setting link %q up: %w", name, err)
+	}
+	return nil
+}
+
+func addrOf(p netip.Prefix) *netlink.Addr {
+	return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}
+}
+
+func (n netlinkLinks) AddAddr(_ context.Context, name string, p netip.Prefix) error {
+	l, err := n.byName(name)
+	if err != nil {
+		return err
+	}
+	if err := n.h.AddrAdd(l, addrOf(p)); err != nil {
+		return fmt.Errorf("adding address %v to %q: %w", p, name, err)
+	}
+	return nil
+}
+
+func (n netlinkLinks) DelAddr(_ context.Context, name string, p netip.Prefix) error {
+	l, err := n.byName(name)
+	if err != nil {
+		return err
+	}
+	if err := n.h.AddrDel(l, addrOf(p)); err != nil {
+		return fmt.Errorf("removing address %v from %q: %w", p, name, err)
+	}
+	return nil
+}
+
+func (n netlinkLinks) SetNoMaster(_ context.Context, name string) error {
+	l, err := n.byName(name)
+	if err != nil {
+		return err
+	}
+	if err := n.h.LinkSetNoMaster(l); err != nil {
+		return fmt.Errorf("detaching %q from its bridge: %w", name, err)
+	}
+	return nil
+}
+
+// The sysctl files are those of the calling thread's network namespace,
+// which Manager checks is the one it was created in.
+func ipv6Path(name string) string { return "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6" }
+
+func ipv6Disabled(name string) (bool, error) {
+	b, err := os.ReadFile(ipv6Path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil // no IPv6 in this kernel or namespace
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading IPv6 setting of %q: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)) == "1", nil
+}
+
+func (n netlinkLinks) DisableIPv6(_ context.Context, name string) error {
+	err := os.WriteFile(ipv6Path(name), []byte("1"), 0o644)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("disabling IPv6 on %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// ErrAddressConflict means a configured subnet is already used by a link sded
+// does not own.
+var ErrAddressConflict = errors.New("address conflict")
+
+// Options configure a Manager.
+type Options struct {
+	Tools ToolPaths
+}
+
+// Manager applies Configs to the network namespace it was created in. It is
+// safe for concurrent use; calls are serialized.
+//
+// Manager remembers the rules it applied, so Set only writes what changed
+// (and does not re-read the kernel's tables each time). Check re-reads
+// everything, reports drift and refreshes that memory, so a Set after a Check
+// repairs what the Check found.
+type Manager struct {
+	log     *slog.Logger
+	links   links
+	tables  map[family]ruleTable
+	sameNS  func() error
+	closeFn func()
+
+	mu      sync.Mutex
+	applied map[family]*table // nil: unknown, read before the next Set
+}
+
+// New returns a Manager for the calling thread's network namespace (lock the
+// OS thread first when that is not the process's namespace). It fails with
+// ErrToolMissing when iptables, ip6tables or ebtables is absent.
+func New(ctx context.Context, log *slog.Logger, opts Options) (*Manager, error) {
+	tables, mode, err := newExecTables(opts.Tools)
+	if err != nil {
+		return nil, err
+	}
+	origin, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("reading network namespace: %w", err)
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		origin.Close()
+		return nil, fmt.Errorf("opening netlink: %w", err)
+	}
+	log.InfoContext(ctx, "network manager ready", "iptables_backend", mode)
+	m := newManager(log, netlinkLinks{h: h}, tables)
+	m.sameNS = func() error {
+		cur, err := netns.Get()
+		if err != nil {
+			return fmt.Errorf("reading network namespace: %w", err)
+		}
+		defer cur.Close()
+		if !cur.Equal(origin) {
+			return errors.New("called from another network namespace than the manager was created in (lock the OS thread)")
+		}
+		return nil
+	}
+	m.closeFn = func() { h.Close(); origin.Close() }
+	return m, nil
+}
+
+func newManager(log *slog.Logger, l links, tables map[family]ruleTable) *Manager {
+	return &Manager{log: log, links: l, tables: tables, sameNS: func() error { return nil }, closeFn: func() {},
+		applied: map[family]*table{}}
+}
+
+// Close releases the netlink handle. It changes nothing on the host.
+func (m *Manager) Close() { m.closeFn() }
+
+// Set makes the host match cfg: it creates, updates and removes sded's
+// bridges (only links carrying sded's alias), their gateway addresses and
+// IPv6 setting, detaches ports that are no configured workstation, and
+// rewrites what changed in sded's chains. On error nothing of this call stays
+// applied, except removals of bridges no longer configured.
+func (m *Manager) Set(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	c := cfg.normalized()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.sameNS(); err != nil {
+		return err
+	}
+	ls, err := m.links.List(ctx)
+	if err != nil {
+		return err
+	}
+	if err := preflight(c, ls); err != nil {
+		return err
+	}
+	if err := m.observeUnknown(ctx); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, n := range c.Networks {
+		want[n.Bridge] = true
+	}
+	for _, l := range ls {
+		if l.owned() && !want[l.Name] {
+			if err := m.links.Delete(ctx, l.Name); err != nil {
+				return err
+			}
+			m.log.InfoContext(ctx, "removed bridge", "bridge", l.Name, "alias", l.Alias)
+		}
+	}
+	old, err := m.applyRules(ctx, c.prefix(), desired(c))
+	if err != nil {
+		return err
+	}
+	if err := m.applyLinks(ctx, c, ls); err != nil {
+		if _, uerr := m.applyRules(ctx, c.prefix(), old); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("undoing rules: %w", uerr))
+		}
+		return err
+	}
+	return nil
+}
+
+// preflight refuses a config whose bridge names or subnets are taken by links
+// sded does not own, before anything is changed.
+func preflight(c Config, ls []link) error {
+	var errs []error
+	byName := map[string]link{}
+	for _, l := range ls {
+		byName[l.Name] = l
+	}
+	for _, n := range c.Networks {
+		if l, ok := byName[n.Bridge]; ok && !l.owned() {
+			errs = append(errs, fmt.Errorf("network %q: %w: %q exists (kind %q, alias %q) and is not sded's",
+				n.ID, ErrNameCollision, n.Bridge, l.Kind, l.Alias))
+		}
+		for _, h := range n.Hosts {
+			if l, ok := byName[h.Port]; ok && l.Kind == "bridge" {
+				errs = append(errs, fmt.Errorf("network %q: %w: port name %q is a bridge", n.ID, ErrNameCollision, h.Port))
+			}
+		}
+		for _, l := range ls {
+			if l.owned() {
+				continue
+			}
+			for _, a := range l.Addrs {
+				if a.Overlaps(n.Subnet) {
+					errs = append(errs, fmt.Errorf("network %q: %w: subnet %v overlaps %v on %q",
+						n.ID, ErrAddressConflict, n.Subnet, a, l.Name))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// observeUnknown reads the tables Manager has no memory of.
+func (m *Manager) observeUnknown(ctx context.Context) error {
+	for _, f := range families {
+		if m.applied[f] != nil {
+			continue
+		}
+		t, err := m.observe(ctx, f)
+		if err != nil {
+			return err
+		}
+		m.applied[f] = &t
+	}
+	return nil
+}
+
+func (m *Manager) observe(ctx context.Context, f family) (table, error) {
+	out, err := m.tables[f].Save(ctx)
+	if err != nil {
+		return table{}, err
+	}
+	return parseSave(out)
+}
+
+// applyRules brings every family to want, one atomic restore per family.
+// When one fails, the families already changed are put back. It returns the
+// rulesets that were in place before, for undo.
+func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family]ruleset) (map[family]ruleset, error) {
+	old := map[family]ruleset{}
+	for _, f := range families {
+		old[f] = ownedRuleset(*m.applied[f], prefix)
+	}
+	var done []family
+	for _, f := range families {
+		cur := *m.applied[f]
+		script := plan(cur, prefix, want[f], f == famEB)
+		if script == "" {
+			continue
+		}
+		if err := m.tables[f].Restore(ctx, script); err != nil {
+			m.log.ErrorContext(ctx, "applying rules failed", "family", string(f), "err", err)
+			for _, g := range slices.Backward(done) {
+				undo := plan(*m.applied[g], prefix, old[g], g == famEB)
+				if uerr := m.tables[g].Restore(ctx, undo); uerr != nil {
+					m.applied[g] = nil
+					err = errors.Join(err, fmt.Errorf("undoing %s rules: %w", g, uerr))
+					continue
+				}
+				t := m.applied[g].withRuleset(prefix, old[g])
+				m.applied[g] = &t
+			}
+			return old, err
+		}
+		next := cur.withRuleset(prefix, want[f])
+		m.applied[f] = &next
+		done = append(done, f)
+	}
+	return old, nil
+}
+
+// ownedRuleset extracts sded's part of t.
+func ownedRuleset(t table, prefix string) ruleset {
+	rs := newRuleset()
+	for name, rules := range t.chains {
+		if owned(prefix, name) {
+			rs.chains[name] = slices.Clone(rules)
+		}
+	}
+	cn := names(prefix)
+	for b, jump := range map[string]string{"INPUT": "-j " + cn.input, "FORWARD": "-j " + cn.forward} {
+		if slices.Contains(t.chains[b], jump) {
+			rs.hooks[b] = jump
+		}
+	}
+	return rs
+}
+
+// applyLinks creates and repairs the configured bridges. On error it deletes
+// the bridges it created.
+func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (err error) {
+	byName := map[string]link{}
+	for _, l := range ls {
+		byName[l.Name] = l
+	}
+	var created []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, name := range created {
+			if derr := m.links.Delete(ctx, name); derr != nil {
+				err = errors.Join(err, fmt.Errorf("undoing: %w", derr))
+			}
+		}
+	}()
+	ports := map[string]string{} // port -> its bridge
+	for _, n := range c.Networks {
+		for _, h := range n.Hosts {
+			ports[h.Port] = n.Bridge
+		}
+	}
+	for _, n := range c.Networks {
+		l, exists := byName[n.Bridge]
+		if !exists {
+			if err := m.links.AddBridge(ctx, n.Bridge, ownerAlias+n.ID); err != nil {
+				return fmt.Errorf("network %q: %w", n.ID, err)
+			}
+			created = append(created, n.Bridge)
+			l = link{Name: n.Bridge, Kind: "bridge", Alias: ownerAlias + n.ID}
+			m.log.InfoContext(ctx, "created bridge", "bridge", n.Bridge, "network", n.ID)
+		}
+		if !l.IPv6Disabled {
+			if err := m.links.DisableIPv6(ctx, n.Bridge); err != nil {
+				return err
+			}
+		}
+		gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+		for _, a := range l.Addrs {
+			if a != gw {
+				if err := m.links.DelAddr(ctx, n.Bridge, a); err != nil {
+					return err
+				}
+			}
+		}
+		if !slices.Contains(l.Addrs, gw) {
+			if err := m.links.AddAddr(ctx, n.Bridge, gw); err != nil {
+				return err
+			}
+		}
+		if !l.Up {
+			if err := m.links.SetUp(ctx, n.Bridge); err != nil {
+				return err
+			}
+		}
+	}
+	for _, l := range ls {
+		master, ok := byName[l.Master]
+		if l.Master == "" || !ok || !master.owned() || ports[l.Name] == l.Master {
+			continue
+		}
+		if err := m.links.SetNoMaster(ctx, l.Name); err != nil {
+			return err
+		}
+		m.log.WarnContext(ctx, "detached unexpected port from sded bridge", "port", l.Name, "bridge", l.Master)
+	}
+	return nil
+}

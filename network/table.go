@@ -1,0 +1,218 @@
+package network
+
+import (
+	"bufio"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// table is the observed filter table of one family: every chain (built-in and
+// user) with its rules in order, as iptables-save / ebtables-save print them.
+type table struct {
+	chains map[string][]string
+}
+
+// parseSave reads the filter table out of iptables-save or ebtables-save output.
+func parseSave(out string) (table, error) {
+	t := table{chains: map[string][]string{}}
+	in := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "*"):
+			in = line == "*filter"
+		case !in:
+		case line == "COMMIT":
+			in = false
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if _, ok := t.chains[name]; !ok {
+				t.chains[name] = nil
+			}
+		case strings.HasPrefix(line, "-A "):
+			chain, rule, _ := strings.Cut(line[3:], " ")
+			if _, ok := t.chains[chain]; !ok {
+				return table{}, fmt.Errorf("parsing saved rules: rule for undeclared chain %q", chain)
+			}
+			t.chains[chain] = append(t.chains[chain], rule)
+		default:
+			return table{}, fmt.Errorf("parsing saved rules: unexpected line %q", line)
+		}
+	}
+	return t, sc.Err()
+}
+
+func (t table) clone() table {
+	c := table{chains: make(map[string][]string, len(t.chains))}
+	for k, v := range t.chains {
+		c.chains[k] = slices.Clone(v)
+	}
+	return c
+}
+
+// owned reports whether chain belongs to sded (prefix "SDED-...").
+func owned(prefix, chain string) bool { return strings.HasPrefix(chain, prefix+"-") }
+
+// withRuleset returns t with sded's part replaced by rs: what t looks like
+// after a successful restore of plan(t, rs).
+func (t table) withRuleset(prefix string, rs ruleset) table {
+	out := t.clone()
+	for name := range out.chains {
+		if owned(prefix, name) {
+			if _, keep := rs.chains[name]; !keep {
+				delete(out.chains, name)
+			}
+		}
+	}
+	for name, rules := range rs.chains {
+		out.chains[name] = slices.Clone(rules)
+	}
+	for _, b := range []string{"INPUT", "FORWARD"} {
+		jump := "-j " + names(prefix).input
+		if b == "FORWARD" {
+			jump = "-j " + names(prefix).forward
+		}
+		rules := slices.DeleteFunc(slices.Clone(out.chains[b]), func(r string) bool { return r == jump })
+		if h, ok := rs.hooks[b]; ok {
+			rules = append([]string{h}, rules...)
+		}
+		if _, exists := out.chains[b]; exists || len(rules) > 0 {
+			out.chains[b] = rules
+		}
+	}
+	return out
+}
+
+// plan returns the restore input (for "--noflush") that turns sded's part of
+// cur into rs, touching only what differs, or "" when nothing does. Other
+// chains are never named except for the one jump sded keeps first in INPUT
+// and FORWARD. eb selects ebtables syntax for new chains.
+func plan(cur table, prefix string, rs ruleset, eb bool) string {
+	var decl, body, tail []string
+	chains := make([]string, 0, len(rs.chains))
+	for name := range rs.chains {
+		chains = append(chains, name)
+	}
+	slices.Sort(chains)
+	for _, name := range chains {
+		want := rs.chains[name]
+		have, exists := cur.chains[name]
+		if !exists {
+			if eb {
+				decl = append(decl, ":"+name+" RETURN")
+			} else {
+				decl = append(decl, ":"+name+" - [0:0]")
+			}
+			for _, r := range want {
+				body = append(body, "-A "+name+" "+r)
+			}
+			continue
+		}
+		body = append(body, editChain(name, have, want)...)
+	}
+	cn := names(prefix)
+	for _, b := range []string{"INPUT", "FORWARD"} {
+		jump := "-j " + cn.input
+		if b == "FORWARD" {
+			jump = "-j " + cn.forward
+		}
+		have := cur.chains[b]
+		n := 0
+		for _, r := range have {
+			if r == jump {
+				n++
+			}
+		}
+		_, want := rs.hooks[b]
+		if want && n == 1 && len(have) > 0 && have[0] == jump {
+			continue
+		}
+		for range n {
+			body = append(body, "-D "+b+" "+jump)
+		}
+		if want {
+			body = append(body, "-I "+b+" 1 "+jump)
+		}
+	}
+	var stale []string
+	for name := range cur.chains {
+		if _, keep := rs.chains[name]; owned(prefix, name) && !keep {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(stale)
+	for _, name := range stale {
+		tail = append(tail, "-F "+name)
+	}
+	for _, name := range stale {
+		tail = append(tail, "-X "+name)
+	}
+	if len(decl)+len(body)+len(tail) == 0 {
+		return ""
+	}
+	lines := append([]string{"*filter"}, decl...)
+	lines = append(lines, body...)
+	lines = append(lines, tail...)
+	lines = append(lines, "COMMIT", "")
+	return strings.Join(lines, "\n")
+}
+
+// editChain returns the commands turning have into want: deletions and
+// positional inserts when the surviving rules keep their order, otherwise a
+// flush and a rewrite.
+func editChain(name string, have, want []string) []string {
+	if slices.Equal(have, want) {
+		return nil
+	}
+	rewrite := func() []string {
+		cmds := []string{"-F " + name}
+		for _, r := range want {
+			cmds = append(cmds, "-A "+name+" "+r)
+		}
+		return cmds
+	}
+	wantSet := map[string]bool{}
+	for _, r := range want {
+		if wantSet[r] {
+			return rewrite()
+		}
+		wantSet[r] = true
+	}
+	haveSet := map[string]bool{}
+	var kept, cmds []string
+	for _, r := range have {
+		if haveSet[r] {
+			return rewrite()
+		}
+		haveSet[r] = true
+		if wantSet[r] {
+			kept = append(kept, r)
+		} else {
+			cmds = append(cmds, "-D "+name+" "+r)
+		}
+	}
+	// kept must be a subsequence of want for inserts alone to finish the job.
+	j := 0
+	for _, r := range want {
+		if j < len(kept) && kept[j] == r {
+			j++
+		}
+	}
+	if j != len(kept) {
+		return rewrite()
+	}
+	for i, r := range want {
+		if !haveSet[r] {
+			cmds = append(cmds, "-I "+name+" "+strconv.Itoa(i+1)+" "+r)
+		}
+	}
+	if len(cmds) > len(want)+1 {
+		return rewrite()
+	}
+	return cmds
+}
