@@ -1,6 +1,7 @@
 package network
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 )
@@ -36,3 +37,5 @@ var (
 		Allow: []Allow{{CIDR: netip.MustParsePrefix("192.0.2.53/32"), Proto: "udp", Port: 53}},
 	}
 )
+
+var discard = slog.New(slog.DiscardHandler)
