@@ -1,0 +1,324 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/sded/sded/cluster/model"
+)
+
+// Config wires a Reconciler.
+type Config struct {
+	NodeID   string
+	Desired  Desired
+	Reporter Reporter
+	Networks Networks
+	Keys     Keys
+	Volumes  Volumes
+	Domains  Domains
+	Logger   *slog.Logger
+	// Interval between passes without a kick (default 5s): it bounds how long
+	// drift made by hand survives.
+	Interval time.Duration
+	// Mine reports whether this node runs a workstation; nil means every one
+	// (the single-node default).
+	Mine func(model.Workstation) bool
+	// AirlockPort is the TCP port of the airlock endpoint on every gateway.
+	AirlockPort int
+	// Usernames maps user IDs to user names for the cloud-init seed.
+	Username func(ctx context.Context, userID string) string
+}
+
+// Reconciler makes this node's host match the desired state: networks, then
+// storage, then domains. It is level-based: every pass looks at everything,
+// so a missed kick or a crash costs nothing but time.
+type Reconciler struct {
+	cfg  Config
+	log  *slog.Logger
+	kick chan struct{}
+	// reported remembers the last observation sent per workstation so that
+	// only changes go through raft, even before the replica catches up.
+	reported map[string]sent
+}
+
+// sent is an observation already proposed.
+type sent struct {
+	key string
+	at  time.Time
+}
+
+// New returns a Reconciler.
+func New(cfg Config) *Reconciler {
+	if cfg.Interval == 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Mine == nil {
+		cfg.Mine = func(model.Workstation) bool { return true }
+	}
+	return &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), reported: map[string]sent{}}
+}
+
+// Kick asks for a pass soon. It never blocks.
+func (r *Reconciler) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("reconcile pass incomplete; retrying", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// DomainName is the libvirt domain of a workstation.
+func DomainName(workstationID string) string { return "sded-" + workstationID }
+
+// SecretUUID is the libvirt secret of a workstation's disks: derived from
+// its ID so that a restarted node finds it again.
+func SecretUUID(workstationID string) string {
+	h := sha256.Sum256([]byte("sded-secret:" + workstationID))
+	h[6] = h[6]&0x0f | 0x50 // version 5 layout
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// Pass runs one full reconciliation and returns every error it met.
+func (r *Reconciler) Pass(ctx context.Context) error {
+	projects, err := r.cfg.Desired.Projects(ctx)
+	if err != nil {
+		return fmt.Errorf("reading projects: %w", err)
+	}
+	all, err := r.cfg.Desired.Workstations(ctx)
+	if err != nil {
+		return fmt.Errorf("reading workstations: %w", err)
+	}
+	byID := map[string]model.Project{}
+	for _, p := range projects {
+		byID[p.ID] = p
+	}
+	var errs []error
+	if err := r.networks(ctx, projects, all); err != nil {
+		errs = append(errs, err)
+	}
+	present, err := r.cfg.Domains.List(ctx)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("listing domains: %w", err))...)
+	}
+	known := map[string]bool{}
+	for _, w := range all {
+		if !r.cfg.Mine(w) {
+			continue
+		}
+		known[DomainName(w.ID)] = true
+		if err := r.workstation(ctx, w, byID[w.ProjectID], present); err != nil {
+			errs = append(errs, fmt.Errorf("workstation %s: %w", w.ID, err))
+		}
+	}
+	// Domains sded owns whose workstation no longer exists: remove them.
+	for name := range present {
+		if !known[name] {
+			r.log.Info("removing orphaned sded domain", slog.String("domain", name))
+			if err := r.cfg.Domains.Delete(ctx, name); err != nil {
+				errs = append(errs, fmt.Errorf("removing orphaned domain %s: %w", name, err))
+			}
+		}
+	}
+	for _, p := range projects {
+		if p.State == model.ProjectArchived {
+			if err := r.cfg.Volumes.DeleteProject(ctx, p.ID); err != nil {
+				errs = append(errs, fmt.Errorf("removing volumes of archived project %s: %w", p.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// networks builds the network of every project that is not archived,
+// records drift found on the host as audit events, and applies.
+func (r *Reconciler) networks(ctx context.Context, projects []model.Project, ws []model.Workstation) error {
+	var nets []ProjectNetwork
+	for _, p := range projects {
+		if p.State == model.ProjectArchived || p.Subnet == "" {
+			continue
+		}
+		subnet, err := netip.ParsePrefix(p.Subnet)
+		if err != nil {
+			return fmt.Errorf("project %s has a bad subnet %q: %w", p.ID, p.Subnet, err)
+		}
+		n := ProjectNetwork{ProjectID: p.ID, Subnet: subnet, Gateway: subnet.Masked().Addr().Next(),
+			Isolate: p.Network.IsolateWorkstations, Egress: p.Network.Egress}
+		for _, w := range ws {
+			if w.ProjectID != p.ID || w.IP == "" || w.Desired == model.DesiredDeleted {
+				continue
+			}
+			ip, err := netip.ParseAddr(w.IP)
+			if err != nil {
+				return fmt.Errorf("workstation %s has a bad address %q: %w", w.ID, w.IP, err)
+			}
+			n.Leases = append(n.Leases, Lease{MAC: w.MAC, IP: ip, Hostname: w.Name})
+		}
+		sort.Slice(n.Leases, func(i, j int) bool { return n.Leases[i].IP.Less(n.Leases[j].IP) })
+		nets = append(nets, n)
+	}
+	sort.Slice(nets, func(i, j int) bool { return nets[i].ProjectID < nets[j].ProjectID })
+	drift, err := r.cfg.Networks.Drift(ctx, nets)
+	if err != nil {
+		return fmt.Errorf("checking networks: %w", err)
+	}
+	if err := r.cfg.Networks.Set(ctx, nets); err != nil {
+		return fmt.Errorf("applying networks: %w", err)
+	}
+	for _, d := range drift {
+		r.log.Warn("repaired network drift", slog.String("drift", d))
+		if err := r.cfg.Reporter.RecordRepair(ctx, "network", map[string]string{"drift": d}); err != nil {
+			return fmt.Errorf("recording network repair: %w", err)
+		}
+	}
+	return nil
+}
+
+// workstation drives one workstation towards its desired state.
+func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState) error {
+	name := DomainName(w.ID)
+	_, exists := present[name]
+	switch {
+	case w.Desired == model.DesiredDeleted:
+		if err := r.teardown(ctx, w, exists); err != nil {
+			return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+		}
+		if err := r.cfg.Volumes.DeleteDisk(ctx, w.ID); err != nil {
+			return r.report(ctx, w, model.ObservedFailed, "deleting disk: "+err.Error(), err)
+		}
+		return r.report(ctx, w, model.ObservedGone, "", nil)
+	case w.Desired == model.DesiredStopped || p.State != model.ProjectActive:
+		if err := r.teardown(ctx, w, exists); err != nil {
+			return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+		}
+		reason := ""
+		if p.State != model.ProjectActive && w.Desired == model.DesiredRunning {
+			reason = "project is " + string(p.State)
+		}
+		return r.report(ctx, w, model.ObservedStopped, reason, nil)
+	}
+	if st, ok := present[name]; ok && st.Running {
+		return r.report(ctx, w, model.ObservedRunning, "", nil)
+	}
+	if err := r.start(ctx, w, p); err != nil {
+		return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+	}
+	return r.report(ctx, w, model.ObservedRunning, "", nil)
+}
+
+// teardown stops the domain and removes its secret, leaving the disk.
+func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists bool) error {
+	if exists {
+		if err := r.cfg.Domains.Delete(ctx, DomainName(w.ID)); err != nil {
+			return fmt.Errorf("stopping domain: %w", err)
+		}
+	}
+	if err := r.cfg.Domains.RemoveSecret(ctx, SecretUUID(w.ID)); err != nil {
+		return fmt.Errorf("removing disk secret: %w", err)
+	}
+	return nil
+}
+
+// start prepares storage and starts the domain.
+func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project) error {
+	wrapped, err := r.cfg.Desired.ProjectKey(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("reading project key: %w", err)
+	}
+	key, err := r.cfg.Keys.Unwrap(p.ID, wrapped)
+	if err != nil {
+		return fmt.Errorf("unwrapping project key: %w", err)
+	}
+	img, err := r.cfg.Desired.Image(ctx, w.ImageID)
+	if err != nil {
+		return fmt.Errorf("reading image %s: %w", w.ImageID, err)
+	}
+	vols, err := r.cfg.Volumes.EnsureProject(ctx, p.ID, key)
+	if err != nil {
+		return fmt.Errorf("preparing project volumes: %w", err)
+	}
+	disk, err := r.cfg.Volumes.EnsureDisk(ctx, DiskSpec{WorkstationID: w.ID, ProjectID: p.ID, Image: img, SizeGiB: w.DiskGiB}, key)
+	if err != nil {
+		return fmt.Errorf("preparing disk: %w", err)
+	}
+	subnet, err := netip.ParsePrefix(p.Subnet)
+	if err != nil {
+		return fmt.Errorf("project subnet %q: %w", p.Subnet, err)
+	}
+	ip, err := netip.ParseAddr(w.IP)
+	if err != nil {
+		return fmt.Errorf("workstation address %q: %w", w.IP, err)
+	}
+	gw := subnet.Masked().Addr().Next()
+	user := w.OwnerID
+	if r.cfg.Username != nil {
+		user = r.cfg.Username(ctx, w.OwnerID)
+	}
+	seed, err := r.cfg.Volumes.Seed(ctx, SeedSpec{WorkstationID: w.ID, Hostname: w.Name, Username: user,
+		IP: netip.PrefixFrom(ip, subnet.Bits()), Gateway: gw,
+		AirlockURL: fmt.Sprintf("http://%s:%d/", gw, r.cfg.AirlockPort)})
+	if err != nil {
+		return fmt.Errorf("writing cloud-init seed: %w", err)
+	}
+	secret := SecretUUID(w.ID)
+	if err := r.cfg.Domains.SetSecret(ctx, secret, DomainName(w.ID)+"-disks", key); err != nil {
+		return fmt.Errorf("setting disk secret: %w", err)
+	}
+	spec := DomainSpec{WorkstationID: w.ID, ProjectID: p.ID, Name: DomainName(w.ID), VCPU: w.VCPU, MemoryMiB: w.MemoryMiB,
+		Image: img, Disk: disk, Shared: vols.Shared, Data: vols.Data, Seed: seed, SecretUUID: secret,
+		Bridge: r.cfg.Networks.Bridge(p.ID), MAC: w.MAC}
+	if err := r.cfg.Domains.Ensure(ctx, spec); err != nil {
+		return fmt.Errorf("starting domain: %w", err)
+	}
+	return nil
+}
+
+// report sends an observation through raft when it differs from the last
+// one, and returns cause.
+func (r *Reconciler) report(ctx context.Context, w model.Workstation, st model.ObservedState, reason string, cause error) error {
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	key := string(st) + "\x00" + reason
+	if w.Status.State == st && w.Status.Reason == reason {
+		return cause
+	}
+	// Proposed a moment ago but not yet visible in the replica: do not send
+	// it again; if it was lost, it is sent again after a while.
+	if last, ok := r.reported[w.ID]; ok && last.key == key && time.Since(last.at) < 30*time.Second {
+		return cause
+	}
+	if err := r.cfg.Reporter.ReportWorkstation(ctx, w.ID, st, reason); err != nil {
+		return errors.Join(cause, fmt.Errorf("reporting status %s: %w", st, err))
+	}
+	r.reported[w.ID] = sent{key: key, at: time.Now()}
+	if st == model.ObservedGone {
+		delete(r.reported, w.ID)
+	}
+	return cause
+}

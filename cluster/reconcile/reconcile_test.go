@@ -1,0 +1,258 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sded/sded/cluster/model"
+)
+
+// host is a fake of everything the reconciler drives: it records calls and
+// holds the "machine" state (domains, secrets, disks, networks).
+type host struct {
+	projects []model.Project
+	ws       []model.Workstation
+	keys     map[string][]byte
+	domains  map[string]DomainState
+	secrets  map[string][]byte
+	disks    map[string]bool
+	nets     []ProjectNetwork
+	drift    []string
+	reports  []string
+	repairs  []string
+	calls    []string
+	failOn   map[string]error
+}
+
+func newHost() *host {
+	return &host{keys: map[string][]byte{}, domains: map[string]DomainState{}, secrets: map[string][]byte{}, disks: map[string]bool{}, failOn: map[string]error{}}
+}
+
+func (h *host) call(name string) error {
+	h.calls = append(h.calls, name)
+	return h.failOn[name]
+}
+
+func (h *host) Projects(context.Context) ([]model.Project, error)         { return h.projects, nil }
+func (h *host) Workstations(context.Context) ([]model.Workstation, error) { return h.ws, nil }
+func (h *host) Image(_ context.Context, id string) (model.Image, error) {
+	return model.Image{ID: id, Path: "/img/" + id, Format: model.FormatQCOW2}, nil
+}
+func (h *host) ProjectKey(_ context.Context, p string) ([]byte, error) {
+	k, ok := h.keys[p]
+	if !ok {
+		return nil, model.Errorf(model.CodeNotFound, "no key for project %s", p)
+	}
+	return k, nil
+}
+func (h *host) ReportWorkstation(_ context.Context, id string, st model.ObservedState, reason string) error {
+	h.reports = append(h.reports, fmt.Sprintf("%s=%s %s", id, st, reason))
+	for i := range h.ws {
+		if h.ws[i].ID == id {
+			h.ws[i].Status = model.Observed{State: st, Reason: reason}
+		}
+	}
+	return nil
+}
+func (h *host) RecordRepair(_ context.Context, obj string, d map[string]string) error {
+	h.repairs = append(h.repairs, obj+": "+d["drift"])
+	return nil
+}
+func (h *host) Set(_ context.Context, n []ProjectNetwork) error {
+	if err := h.call("net.set"); err != nil {
+		return err
+	}
+	h.nets = n
+	h.drift = nil
+	return nil
+}
+func (h *host) Drift(context.Context, []ProjectNetwork) ([]string, error) { return h.drift, nil }
+func (h *host) Bridge(p string) string                                    { return "sdbr-" + p }
+func (h *host) Unwrap(p string, w []byte) ([]byte, error) {
+	if string(w) != "wrapped-"+p {
+		return nil, errors.New("wrong key")
+	}
+	return []byte("dek-" + p), nil
+}
+func (h *host) EnsureProject(_ context.Context, p string, _ []byte) (ProjectVolumes, error) {
+	return ProjectVolumes{Shared: "/v/" + p + "/shared", Data: "/v/" + p + "/data"}, h.call("vol.project")
+}
+func (h *host) EnsureDisk(_ context.Context, d DiskSpec, key []byte) (string, error) {
+	if err := h.call("vol.disk"); err != nil {
+		return "", err
+	}
+	h.disks[d.WorkstationID] = true
+	return "/v/" + d.WorkstationID, nil
+}
+func (h *host) DeleteDisk(_ context.Context, id string) error {
+	delete(h.disks, id)
+	return h.call("vol.deletedisk")
+}
+func (h *host) DeleteProject(_ context.Context, p string) error { return h.call("vol.deleteproject:" + p) }
+func (h *host) Seed(_ context.Context, s SeedSpec) (string, error) {
+	return "/v/" + s.WorkstationID + ".seed", h.call("vol.seed")
+}
+func (h *host) Ensure(_ context.Context, s DomainSpec) error {
+	if err := h.call("dom.ensure"); err != nil {
+		return err
+	}
+	if _, ok := h.secrets[s.SecretUUID]; !ok {
+		return errors.New("secret not set before start")
+	}
+	h.domains[s.Name] = DomainState{Running: true}
+	return nil
+}
+func (h *host) Stop(_ context.Context, name string) error { return h.call("dom.stop") }
+func (h *host) Delete(_ context.Context, name string) error {
+	delete(h.domains, name)
+	return h.call("dom.delete")
+}
+func (h *host) List(context.Context) (map[string]DomainState, error) {
+	out := map[string]DomainState{}
+	for k, v := range h.domains {
+		out[k] = v
+	}
+	return out, h.call("dom.list")
+}
+func (h *host) SetSecret(_ context.Context, uuid, _ string, v []byte) error {
+	h.secrets[uuid] = v
+	return h.call("secret.set")
+}
+func (h *host) RemoveSecret(_ context.Context, uuid string) error {
+	delete(h.secrets, uuid)
+	return h.call("secret.remove")
+}
+
+func newRec(h *host) *Reconciler {
+	return New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Keys: h, Volumes: h, Domains: h, AirlockPort: 8080})
+}
+
+func project(id string, st model.ProjectState) model.Project {
+	return model.Project{ID: id, State: st, Subnet: "10.64.1.0/24"}
+}
+
+func ws(id, p string, d model.DesiredState) model.Workstation {
+	return model.Workstation{ID: id, ProjectID: p, OwnerID: "u1", Name: id, ImageID: "img", VCPU: 1, MemoryMiB: 256, DiskGiB: 1,
+		MAC: "52:54:00:00:00:01", IP: "10.64.1.10", Desired: d}
+}
+
+func TestStartRunsAndReportsOnce(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	r := newRec(h)
+	for i := 0; i < 3; i++ {
+		if err := r.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{"w1=running "}, h.reports); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+	if !h.domains["sded-w1"].Running || string(h.secrets[SecretUUID("w1")]) != "dek-p1" {
+		t.Errorf("domain or secret missing: %v %v", h.domains, h.secrets)
+	}
+	if len(h.nets) != 1 || h.nets[0].Gateway.String() != "10.64.1.1" || len(h.nets[0].Leases) != 1 {
+		t.Errorf("networks = %+v", h.nets)
+	}
+}
+
+func TestStopRemovesDomainAndSecretKeepsDisk(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	r := newRec(h)
+	_ = r.Pass(context.Background())
+	h.ws[0].Desired = model.DesiredStopped
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.domains) != 0 || len(h.secrets) != 0 || !h.disks["w1"] {
+		t.Errorf("after stop: domains %v secrets %v disks %v", h.domains, h.secrets, h.disks)
+	}
+	h.ws[0].Desired = model.DesiredDeleted
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.disks) != 0 || h.reports[len(h.reports)-1] != "w1=gone " {
+		t.Errorf("after delete: disks %v reports %v", h.disks, h.reports)
+	}
+}
+
+func TestSuspendedProjectStopsWorkstations(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectSuspended)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	h.domains["sded-w1"] = DomainState{Running: true}
+	if err := newRec(h).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.domains) != 0 || h.reports[0] != "w1=stopped project is suspended" {
+		t.Errorf("domains %v reports %v", h.domains, h.reports)
+	}
+}
+
+func TestFailuresAreReportedAndRetried(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	h.failOn["vol.disk"] = errors.New("no space left on device")
+	r := newRec(h)
+	err := r.Pass(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(h.reports[0], "w1=failed preparing disk: no space left on device") {
+		t.Errorf("reports = %v", h.reports)
+	}
+	delete(h.failOn, "vol.disk")
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.reports[len(h.reports)-1] != "w1=running " {
+		t.Errorf("retry did not converge: %v", h.reports)
+	}
+}
+
+func TestArchivedKeyGoneMeansNoStart(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectArchived)}
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	if err := newRec(h).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.nets) != 0 || !strings.Contains(strings.Join(h.calls, ","), "vol.deleteproject:p1") {
+		t.Errorf("archived project: nets %v calls %v", h.nets, h.calls)
+	}
+}
+
+func TestOrphanDomainsRemovedAndDriftAudited(t *testing.T) {
+	h := newHost()
+	h.domains["sded-old"] = DomainState{Running: true}
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.drift = []string{"bridge sdbr-p1 missing"}
+	if err := newRec(h).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.domains) != 0 {
+		t.Errorf("orphan kept: %v", h.domains)
+	}
+	if diff := cmp.Diff([]string{"network: bridge sdbr-p1 missing"}, h.repairs); diff != "" {
+		t.Errorf("repairs: %s", diff)
+	}
+}
+
+func TestSecretUUIDStableAndValid(t *testing.T) {
+	a, b := SecretUUID("w1"), SecretUUID("w1")
+	if a != b || len(a) != 36 || a == SecretUUID("w2") || a[14] != '5' {
+		t.Errorf("SecretUUID = %s", a)
+	}
+}
