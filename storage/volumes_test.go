@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sded/sded/test/testenv"
@@ -328,4 +330,96 @@ func TestDiskFull(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("images left: %v", ents)
 	}
+}
+
+func TestBuildDataVolume(t *testing.T) {
+	requireQemu(t)
+	testenv.RequireCommand(t, "mkfs.ext4")
+	testenv.RequireCommand(t, "debugfs")
+	ctx := context.Background()
+	v := newTestVolumes(t)
+	d, _ := NewDEK()
+	secret := d.VolumeSecret(DataVolumeName)
+	marker := []byte("SDED-DATA-MARKER-" + rand.Text())
+	big := bytes.Repeat(marker, 20000)
+	files := []DataFile{
+		{Name: "cohort.csv", Open: openBytes([]byte("id,age\n1,40\n"))},
+		{Name: "big données.bin", Open: openBytes(big)},
+	}
+	p, err := v.BuildDataVolume(ctx, "p1", files, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.ReadFile(p)
+	if bytes.Contains(host, marker) {
+		t.Fatal("host-side data volume contains plaintext")
+	}
+	plain, err := decryptToRaw(ctx, t, secret, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(t.TempDir(), "fs.raw")
+	os.WriteFile(raw, plain, 0o600)
+	for _, f := range []struct {
+		name string
+		want []byte
+	}{{"cohort.csv", []byte("id,age\n1,40\n")}, {"big données.bin", big}} {
+		out, err := exec.Command("debugfs", "-R", "cat \"/"+f.name+"\"", raw).Output()
+		if err != nil || !bytes.Equal(out, f.want) {
+			t.Errorf("%s inside the volume: %d bytes, err %v", f.name, len(out), err)
+		}
+	}
+	if out, _ := exec.Command("debugfs", "-R", "stats", raw).Output(); !bytes.Contains(out, []byte("Filesystem volume name:   "+DataVolumeLabel)) {
+		t.Errorf("label missing")
+	}
+	if _, err := decryptToRaw(ctx, t, d.VolumeSecret(SharedVolumeName), p); err == nil {
+		t.Error("opened with the wrong key")
+	}
+
+	// Rebuild with one more file replaces the volume atomically.
+	files = append(files, DataFile{Name: "new.csv", Open: openBytes([]byte("x\n"))})
+	if _, err := v.BuildDataVolume(ctx, "p1", files, secret); err != nil {
+		t.Fatal(err)
+	}
+	prev, _ := os.ReadFile(p)
+
+	bad := []struct {
+		name  string
+		files []DataFile
+		want  string
+	}{
+		{"duplicate names", []DataFile{{Name: "a.csv", Open: openBytes(nil)}, {Name: "a.csv", Open: openBytes(nil)}}, "two files named"},
+		{"traversal name", []DataFile{{Name: "../a.csv", Open: openBytes(nil)}}, "path separator"},
+		{"open fails", []DataFile{{Name: "a.csv", Open: func(context.Context) (io.ReadCloser, error) { return nil, errors.New("staged file gone") }}}, "staged file gone"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.BuildDataVolume(ctx, "p1", tt.files, secret)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+			if now, _ := os.ReadFile(p); !bytes.Equal(now, prev) {
+				t.Error("previous data volume changed")
+			}
+			assertTmpEmpty(t, v)
+		})
+	}
+	ents, _ := os.ReadDir(v.scratch)
+	if len(ents) != 0 {
+		t.Errorf("scratch not cleaned: %v", ents)
+	}
+
+	disk, err := NewVolumes(VolumesConfig{Root: filepath.Join(t.TempDir(), "v2"), ScratchDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := new(syscall.Statfs_t); syscall.Statfs(disk.scratch, st) == nil && st.Type != tmpfsMagic {
+		if _, err := disk.BuildDataVolume(ctx, "p1", nil, secret); err == nil || !strings.Contains(err.Error(), "not a tmpfs") {
+			t.Errorf("disk scratch: err = %v", err)
+		}
+	}
+}
+
+func openBytes(b []byte) func(context.Context) (io.ReadCloser, error) {
+	return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }
