@@ -92,7 +92,9 @@ func (h *host) DeleteDisk(_ context.Context, id string) error {
 	delete(h.disks, id)
 	return h.call("vol.deletedisk")
 }
-func (h *host) DeleteProject(_ context.Context, p string) error { return h.call("vol.deleteproject:" + p) }
+func (h *host) DeleteProject(_ context.Context, p string) error {
+	return h.call("vol.deleteproject:" + p)
+}
 func (h *host) Seed(_ context.Context, s SeedSpec) (string, error) {
 	return "/v/" + s.WorkstationID + ".seed", h.call("vol.seed")
 }
