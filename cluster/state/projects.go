@@ -78,7 +78,9 @@ func (t *Tx) ProjectKey(projectID string) (model.ProjectKey, error) {
 }
 
 // PutProjectKey stores a project's wrapped data key.
-func (t *Tx) PutProjectKey(k model.ProjectKey) error { return put(t, bProjectKeys, []byte(k.ProjectID), k) }
+func (t *Tx) PutProjectKey(k model.ProjectKey) error {
+	return put(t, bProjectKeys, []byte(k.ProjectID), k)
+}
 
 // DeleteProjectKey destroys a project's wrapped data key.
 func (t *Tx) DeleteProjectKey(projectID string) error {

@@ -129,7 +129,9 @@ func (t *Tx) PutImage(i model.Image) error { return put(t, bImages, []byte(i.ID)
 func (t *Tx) DeleteImage(id string) error { return t.bucket(bImages).Delete([]byte(id)) }
 
 // Node returns a node.
-func (t *Tx) Node(id string) (model.Node, error) { return get[model.Node](t, bNodes, []byte(id), "node", id) }
+func (t *Tx) Node(id string) (model.Node, error) {
+	return get[model.Node](t, bNodes, []byte(id), "node", id)
+}
 
 // Nodes returns every node.
 func (t *Tx) Nodes() ([]model.Node, error) { return list[model.Node](t, bNodes) }

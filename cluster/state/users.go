@@ -8,7 +8,9 @@ import (
 )
 
 // User returns a user.
-func (t *Tx) User(id string) (model.User, error) { return get[model.User](t, bUsers, []byte(id), "user", id) }
+func (t *Tx) User(id string) (model.User, error) {
+	return get[model.User](t, bUsers, []byte(id), "user", id)
+}
 
 // UserByUsername returns the user with a username.
 func (t *Tx) UserByUsername(name string) (model.User, error) {
