@@ -185,7 +185,9 @@ func TestRouteTable(t *testing.T) {
 
 func TestSecurityHeadersAndCookies(t *testing.T) {
 	f := baseFake()
-	f.LoginFn = func(_ context.Context, u, p, _ string) (string, model.User, error) { return "pending-alice", alice, nil }
+	f.LoginFn = func(_ context.Context, u, p, _ string) (string, model.User, error) {
+		return "pending-alice", alice, nil
+	}
 	ts := newTestServer(t, f, nil)
 	resp, body := ts.do(t, "GET", "/login", "", "", nil, "")
 	for h, want := range map[string]string{
