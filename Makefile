@@ -5,7 +5,7 @@ BIN := bin/sded
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GUEST_DIR := .cache/guest
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 25m
 
 .PHONY: all deps build test check bench demo deb rpm guest clean generate
