@@ -1,0 +1,404 @@
+package hypervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// State is a domain's observed state.
+type State string
+
+// States, simplified from libvirt's.
+const (
+	StateRunning      State = "running"
+	StatePaused       State = "paused"
+	StateShuttingDown State = "shutting-down"
+	StateStopped      State = "stopped"
+	StateCrashed      State = "crashed"
+	StateSuspended    State = "suspended"
+	StateUnknown      State = "unknown"
+)
+
+// Info describes one sded-owned domain.
+type Info struct {
+	Name   string
+	UUID   string
+	State  State
+	Labels map[string]string
+	// Outdated is true when the running domain was started from an older
+	// spec than the one defined now (a restart applies the new one).
+	Outdated bool
+}
+
+// Ensure makes the domain described by s defined with s and running. It is
+// idempotent: a running domain that matches is left alone; a defined one
+// whose spec changed is redefined (a running one picks the change up at its
+// next start, see Info.Outdated); a stopped one is started. Missing files
+// (kernel, initrd, disks, seed) are reported before libvirt is touched. A
+// domain of that name that sded does not own gives ErrNotOwned.
+func (d *Driver) Ensure(ctx context.Context, s Spec) error {
+	domXML, err := DomainXML(s)
+	if err != nil {
+		return err
+	}
+	if err := checkFiles(s); err != nil {
+		return err
+	}
+	if err := prepareDirs(s); err != nil {
+		return err
+	}
+	want := specHash(s)
+	return d.do(ctx, func(c *libvirt.Connect) error {
+		dom, err := c.LookupDomainByName(s.Name)
+		switch {
+		case isCode(err, libvirt.ERR_NO_DOMAIN):
+			dom, err = c.DomainDefineXML(domXML)
+			if err != nil {
+				return fmt.Errorf("defining domain %s: %w", s.Name, lv(err))
+			}
+			d.log.Info("defined domain", "domain", s.Name)
+		case err != nil:
+			return fmt.Errorf("looking up domain %s: %w", s.Name, lv(err))
+		default:
+			if _, _, oerr := ownership(dom, s.Name, 0); oerr != nil {
+				dom.Free()
+				return oerr
+			}
+			hash := ""
+			if persistent, _ := dom.IsPersistent(); persistent {
+				_, hash, _ = ownership(dom, s.Name, libvirt.DOMAIN_AFFECT_CONFIG)
+			}
+			uuid, _ := dom.GetUUIDString()
+			if uuid != s.UUID {
+				dom.Free()
+				return fmt.Errorf("ensuring domain %s: defined with uuid %s, spec has %s: delete it first", s.Name, uuid, s.UUID)
+			}
+			if hash != want {
+				dom.Free()
+				if dom, err = c.DomainDefineXML(domXML); err != nil {
+					return fmt.Errorf("redefining domain %s: %w", s.Name, lv(err))
+				}
+				d.log.Info("redefined domain with a new spec", "domain", s.Name)
+			}
+		}
+		defer dom.Free()
+		return start(ctx, dom, s.Name)
+	})
+}
+
+// start brings a defined domain to running.
+func start(ctx context.Context, dom *libvirt.Domain, name string) error {
+	st, _, err := dom.GetState()
+	if err != nil {
+		return fmt.Errorf("reading state of domain %s: %w", name, lv(err))
+	}
+	switch st {
+	case libvirt.DOMAIN_RUNNING, libvirt.DOMAIN_BLOCKED:
+		return nil
+	case libvirt.DOMAIN_PAUSED:
+		if err := dom.Resume(); err != nil {
+			return fmt.Errorf("resuming domain %s: %w", name, lv(err))
+		}
+		return nil
+	case libvirt.DOMAIN_SHUTDOWN:
+		return fmt.Errorf("starting domain %s: it is shutting down; retry when it has stopped", name)
+	case libvirt.DOMAIN_PMSUSPENDED:
+		if err := dom.PMWakeup(0); err != nil {
+			return fmt.Errorf("waking domain %s: %w", name, lv(err))
+		}
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := dom.Create(); err != nil {
+		if isCode(err, libvirt.ERR_OPERATION_INVALID) && strings.Contains(err.Error(), "already running") {
+			return nil
+		}
+		return fmt.Errorf("starting domain %s: %w", name, lv(err))
+	}
+	return nil
+}
+
+// checkFiles reports a missing or non-regular kernel, initrd, disk or seed.
+func checkFiles(s Spec) error {
+	check := func(what, p string) error {
+		if p == "" {
+			return nil
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("domain %s: %s: %w", s.Name, what, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("domain %s: %s %s is not a regular file", s.Name, what, p)
+		}
+		return nil
+	}
+	errs := []error{check("kernel", s.Kernel), check("initrd", s.Initrd), check("seed", s.Seed)}
+	for i, dk := range s.Disks {
+		errs = append(errs, check(fmt.Sprintf("disk %d", i), dk.Path))
+	}
+	return errors.Join(errs...)
+}
+
+// prepareDirs creates the serial log's directory (root only: virtlogd writes
+// it) and the VNC socket's directory. QEMU runs as its own user and creates
+// the socket; libvirt labels it, so the directory must exist beforehand.
+func prepareDirs(s Spec) error {
+	for _, dir := range []string{filepath.Dir(s.SerialLog), filepath.Dir(s.VNCSocket)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("domain %s: creating %s: %w", s.Name, dir, err)
+		}
+	}
+	return nil
+}
+
+// ownership checks that dom is sded's (name prefix and metadata) and returns
+// its labels and spec hash, else ErrNotOwned.
+func ownership(dom *libvirt.Domain, name string, impact libvirt.DomainModificationImpact) (map[string]string, string, error) {
+	if !strings.HasPrefix(name, NamePrefix) {
+		return nil, "", fmt.Errorf("domain %s: %w (name lacks %q)", name, ErrNotOwned, NamePrefix)
+	}
+	raw, err := dom.GetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, MetadataNS, impact)
+	if isCode(err, libvirt.ERR_NO_DOMAIN_METADATA) {
+		return nil, "", fmt.Errorf("domain %s: %w (no sded metadata)", name, ErrNotOwned)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading metadata of domain %s: %w", name, lv(err))
+	}
+	labels, hash, err := parseMetadata(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("domain %s: %w", name, err)
+	}
+	return labels, hash, nil
+}
+
+// lookupOwned finds an sded-owned domain by name: ErrNotFound when there is
+// none, ErrNotOwned when it is someone else's. The caller frees it.
+func lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, error) {
+	if !strings.HasPrefix(name, NamePrefix) {
+		return nil, fmt.Errorf("domain %s: %w (name lacks %q)", name, ErrNotOwned, NamePrefix)
+	}
+	dom, err := c.LookupDomainByName(name)
+	if isCode(err, libvirt.ERR_NO_DOMAIN) {
+		return nil, fmt.Errorf("domain %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up domain %s: %w", name, lv(err))
+	}
+	if _, _, err := ownership(dom, name, 0); err != nil {
+		dom.Free()
+		return nil, err
+	}
+	return dom, nil
+}
+
+// Stop shuts the domain down through ACPI and waits up to graceful for it to
+// stop, then forces it off. Stopping a stopped or missing domain is a no-op.
+func (d *Driver) Stop(ctx context.Context, name string, graceful time.Duration) error {
+	return d.do(ctx, func(c *libvirt.Connect) error {
+		dom, err := lookupOwned(c, name)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
+		if active, err := dom.IsActive(); err != nil || !active {
+			return lv(err)
+		}
+		if graceful > 0 {
+			if err := dom.Shutdown(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+				d.log.Warn("graceful shutdown request failed; forcing off", "domain", name, "err", lv(err))
+			} else if waitInactive(ctx, dom, graceful) {
+				d.log.Info("domain shut down", "domain", name)
+				return nil
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := dom.Destroy(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+			return fmt.Errorf("forcing domain %s off: %w", name, lv(err))
+		}
+		d.log.Info("domain forced off", "domain", name, "graceful", graceful)
+		return nil
+	})
+}
+
+// waitInactive polls until dom is inactive (true) or timeout/ctx (false).
+func waitInactive(ctx context.Context, dom *libvirt.Domain, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if active, err := dom.IsActive(); err == nil && !active {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Delete forces the domain off and undefines it with its NVRAM, managed save
+// and snapshot metadata, then removes its serial log. Disk images are not
+// touched (they are storage's). Deleting a missing domain is a no-op.
+func (d *Driver) Delete(ctx context.Context, name string) error {
+	return d.do(ctx, func(c *libvirt.Connect) error {
+		dom, err := lookupOwned(c, name)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
+		var files []string
+		if x, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE); err == nil {
+			files = ownedFiles(x)
+		}
+		if active, _ := dom.IsActive(); active {
+			if err := dom.Destroy(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+				return fmt.Errorf("forcing domain %s off: %w", name, lv(err))
+			}
+		}
+		flags := libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_MANAGED_SAVE |
+			libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+		if err := dom.UndefineFlags(flags); err != nil && !isCode(err, libvirt.ERR_NO_DOMAIN) {
+			return fmt.Errorf("undefining domain %s: %w", name, lv(err))
+		}
+		for _, f := range files {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				d.log.Warn("removing file of deleted domain", "domain", name, "file", f, "err", err)
+			}
+		}
+		d.log.Info("deleted domain", "domain", name)
+		return nil
+	})
+}
+
+// ownedFiles lists the files sded's domain XML makes libvirt create: serial
+// logs and VNC sockets.
+func ownedFiles(domXML string) []string {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(domXML); err != nil || x.Devices == nil {
+		return nil
+	}
+	var files []string
+	for _, s := range x.Devices.Serials {
+		if s.Log != nil && s.Log.File != "" {
+			files = append(files, s.Log.File)
+		}
+	}
+	for _, g := range x.Devices.Graphics {
+		if g.VNC != nil && g.VNC.Socket != "" {
+			files = append(files, g.VNC.Socket)
+		}
+	}
+	return files
+}
+
+// State returns the sded-owned domain's state: ErrNotFound if there is no
+// such domain, ErrNotOwned if it is not sded's.
+func (d *Driver) State(ctx context.Context, name string) (Info, error) {
+	var info Info
+	err := d.do(ctx, func(c *libvirt.Connect) error {
+		dom, err := lookupOwned(c, name)
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
+		info, err = describe(dom, name)
+		return err
+	})
+	return info, err
+}
+
+// List returns every sded-owned domain: named with NamePrefix and carrying
+// sded's metadata. Other domains are skipped without being touched.
+func (d *Driver) List(ctx context.Context) ([]Info, error) {
+	var out []Info
+	err := d.do(ctx, func(c *libvirt.Connect) error {
+		out = out[:0]
+		doms, err := c.ListAllDomains(0)
+		if err != nil {
+			return fmt.Errorf("listing domains: %w", lv(err))
+		}
+		var errs []error
+		for i := range doms {
+			dom := &doms[i]
+			name, err := dom.GetName()
+			if err == nil && strings.HasPrefix(name, NamePrefix) {
+				info, err := describe(dom, name)
+				switch {
+				case errors.Is(err, ErrNotOwned):
+				case isCode(err, libvirt.ERR_NO_DOMAIN): // vanished meanwhile
+				case err != nil:
+					errs = append(errs, err)
+				default:
+					out = append(out, info)
+				}
+			}
+			dom.Free()
+		}
+		return errors.Join(errs...)
+	})
+	return out, err
+}
+
+// describe reads an owned domain's Info (ErrNotOwned if it is not sded's).
+func describe(dom *libvirt.Domain, name string) (Info, error) {
+	labels, hash, err := ownership(dom, name, 0)
+	if err != nil {
+		return Info{}, err
+	}
+	uuid, err := dom.GetUUIDString()
+	if err != nil {
+		return Info{}, fmt.Errorf("reading uuid of domain %s: %w", name, lv(err))
+	}
+	st, _, err := dom.GetState()
+	if err != nil {
+		return Info{}, fmt.Errorf("reading state of domain %s: %w", name, lv(err))
+	}
+	info := Info{Name: name, UUID: uuid, State: state(st), Labels: labels}
+	if active, _ := dom.IsActive(); active {
+		if persistent, _ := dom.IsPersistent(); persistent {
+			if _, cfgHash, err := ownership(dom, name, libvirt.DOMAIN_AFFECT_CONFIG); err == nil {
+				info.Outdated = cfgHash != hash
+			}
+		}
+	}
+	return info, nil
+}
+
+func state(s libvirt.DomainState) State {
+	switch s {
+	case libvirt.DOMAIN_RUNNING, libvirt.DOMAIN_BLOCKED:
+		return StateRunning
+	case libvirt.DOMAIN_PAUSED:
+		return StatePaused
+	case libvirt.DOMAIN_SHUTDOWN:
+		return StateShuttingDown
+	case libvirt.DOMAIN_SHUTOFF:
+		return StateStopped
+	case libvirt.DOMAIN_CRASHED:
+		return StateCrashed
+	case libvirt.DOMAIN_PMSUSPENDED:
+		return StateSuspended
+	}
+	return StateUnknown
+}

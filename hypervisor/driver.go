@@ -1,0 +1,179 @@
+package hypervisor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"libvirt.org/go/libvirt"
+)
+
+// DefaultURI is the system QEMU/KVM connection sded uses.
+const DefaultURI = "qemu:///system"
+
+// Options configure a Driver.
+type Options struct {
+	// URI is the libvirt connection URI; empty means DefaultURI.
+	URI string
+	// Logger receives the driver's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Driver manages sded's libvirt domains and secrets over one connection that
+// it re-opens when libvirtd restarts. It is safe for concurrent use.
+type Driver struct {
+	uri string
+	log *slog.Logger
+
+	mu   sync.Mutex
+	conn *libvirt.Connect
+	cbID int // lifecycle callback on conn
+
+	subMu   sync.Mutex
+	subs    map[int]chan Event
+	nextSub int
+}
+
+var (
+	eventLoopOnce sync.Once
+	eventLoopErr  error
+)
+
+// startEventLoop installs libvirt's default event loop, once per process, and
+// runs it on its own goroutine for the life of the process: lifecycle events
+// and connection keep-alives need it.
+func startEventLoop() error {
+	eventLoopOnce.Do(func() {
+		if eventLoopErr = libvirt.EventRegisterDefaultImpl(); eventLoopErr != nil {
+			return
+		}
+		go func() {
+			for {
+				if err := libvirt.EventRunDefaultImpl(); err != nil {
+					slog.Error("libvirt event loop", "err", lv(err))
+				}
+			}
+		}()
+	})
+	return eventLoopErr
+}
+
+// New connects to libvirt. A libvirtd that cannot be reached gives an error
+// wrapping ErrUnavailable that says what to install and start.
+func New(ctx context.Context, o Options) (*Driver, error) {
+	d := &Driver{uri: o.URI, log: o.Logger, subs: map[int]chan Event{}}
+	if d.uri == "" {
+		d.uri = DefaultURI
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if err := startEventLoop(); err != nil {
+		return nil, fmt.Errorf("starting libvirt event loop: %w", lv(err))
+	}
+	if _, err := d.connect(ctx); err != nil {
+		return nil, err
+	}
+	d.warnKVMPermissions()
+	return d, nil
+}
+
+// Close closes the libvirt connection and ends every event subscription.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.dropLocked()
+	d.mu.Unlock()
+	d.subMu.Lock()
+	for id, ch := range d.subs {
+		close(ch)
+		delete(d.subs, id)
+	}
+	d.subMu.Unlock()
+	return nil
+}
+
+// connect returns a live connection, opening a new one when there is none or
+// the old one died (libvirtd restarted).
+func (d *Driver) connect(ctx context.Context) (*libvirt.Connect, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil {
+		if alive, err := d.conn.IsAlive(); err == nil && alive {
+			return d.conn, nil
+		}
+		d.log.Warn("libvirt connection lost; reconnecting", "uri", d.uri)
+		d.dropLocked()
+	}
+	c, err := libvirt.NewConnect(d.uri)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to libvirt at %s: %w: %w (is libvirtd running? install libvirt-daemon-system and qemu-system-x86, e.g. `make deps`, then start libvirtd)",
+			d.uri, ErrUnavailable, lv(err))
+	}
+	// Keep-alives make a dead libvirtd show up as a dead connection.
+	if err := c.SetKeepAlive(5, 3); err != nil {
+		d.log.Warn("libvirt keep-alive not enabled", "err", lv(err))
+	}
+	id, err := c.DomainEventLifecycleRegister(nil, d.onLifecycle)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("subscribing to libvirt domain events: %w", lv(err))
+	}
+	reconnect := d.cbID != 0
+	d.conn, d.cbID = c, id
+	if reconnect {
+		// Events were lost while disconnected: tell subscribers to resync.
+		d.publish(Event{Kind: EventReconnected})
+	}
+	return c, nil
+}
+
+// dropLocked forgets the connection; d.mu must be held.
+func (d *Driver) dropLocked() {
+	if d.conn == nil {
+		return
+	}
+	_ = d.conn.DomainEventDeregister(d.cbID)
+	_, _ = d.conn.Close()
+	d.conn = nil
+}
+
+// do runs fn on a live connection, once more on a fresh connection if the
+// first attempt failed because the connection died. Every fn is idempotent.
+func (d *Driver) do(ctx context.Context, fn func(c *libvirt.Connect) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := d.connect(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		if err == nil || attempt > 0 {
+			return err
+		}
+		if alive, aerr := c.IsAlive(); aerr == nil && alive {
+			return err
+		}
+		d.log.Warn("libvirt call failed on a dead connection; retrying", "err", lv(err))
+		d.mu.Lock()
+		if d.conn == c {
+			d.dropLocked()
+		}
+		d.mu.Unlock()
+	}
+}
+
+// warnKVMPermissions logs when /dev/kvm exists but QEMU's user cannot open it:
+// libvirt then re-probes QEMU's capabilities on nearly every call (seconds each).
+func (d *Driver) warnKVMPermissions() {
+	fi, err := os.Stat("/dev/kvm")
+	if err != nil {
+		return
+	}
+	if fi.Mode().Perm()&0o066 == 0 {
+		d.log.Warn("/dev/kvm is accessible to root only: libvirt will re-probe QEMU on every call; run `chgrp kvm /dev/kvm && chmod 0660 /dev/kvm` (what udev does on a normal host)")
+	}
+}
