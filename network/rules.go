@@ -55,6 +55,11 @@ func desired(c Config) map[family]ruleset {
 		v6Rules(out[famV6], p, n)
 		ebRules(out[famEB], p, n)
 	}
+	// Frames from any other port named like sded's (sd*) are dropped: a
+	// workstation port without a lease never gets past layer 2.
+	eb := out[famEB]
+	eb.chains[cn.input] = append(eb.chains[cn.input], "-i sd+ -j DROP")
+	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i sd+ -j DROP")
 	return out
 }
 
@@ -113,11 +118,15 @@ func ebRules(rs ruleset, p string, n Network) {
 	var r []string
 	for _, h := range n.Hosts {
 		mac, ip := h.MAC.String(), h.IP.String()
-		rs.chains[cn.input] = append(rs.chains[cn.input], "-i "+h.Port+" -j "+ch)
-		rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j "+ch)
+		// After the checks, a leased port's frames leave sded's chains
+		// (RETURN, so the host's own rules still apply) before the final
+		// "-i sd+ -j DROP" for unleased ports.
+		fwd := "RETURN"
 		if n.IsolateWorkstations {
-			rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j DROP")
+			fwd = "DROP"
 		}
+		rs.chains[cn.input] = append(rs.chains[cn.input], "-i "+h.Port+" -j "+ch, "-i "+h.Port+" -j RETURN")
+		rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j "+ch, "-i "+h.Port+" -j "+fwd)
 		r = append(r,
 			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src "+ip+" -j RETURN",
 			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src 0.0.0.0 --ip-dst 255.255.255.255 --ip-proto udp --ip-sport 68 --ip-dport 67 -j RETURN",
