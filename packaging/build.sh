@@ -4,6 +4,9 @@
 #   bash packaging/build.sh deb    -> dist/sded_<version>-1_amd64.deb
 #   bash packaging/build.sh rpm    -> dist/sded-<version>-1.x86_64.rpm
 #
+# It prints the package's path on standard output (everything else goes to
+# standard error). SDED_DIST_DIR puts the package elsewhere than dist/.
+#
 # The version comes from git: a tag vX.Y.Z gives X.Y.Z; any other commit gives
 # 0.0~git<commit time>.<hash> (sorting by commit time, so a later build always
 # upgrades an earlier one). SDED_VERSION overrides it. nfpm is built from the
@@ -42,10 +45,16 @@ fi
 release=1
 export SDED_VERSION=$version
 
+dist=${SDED_DIST_DIR:-dist}
+stage=$dist/.stage-$kind
+rm -rf "$stage"
+mkdir -p "$stage"
+
 # 1. sded itself, stamped with the package version, built as Debian and Fedora
 # build their own binaries: position-independent, full RELRO, no debug
 # symbols (Go keeps its own symbol table, so panics still show stack traces).
-GOFLAGS="${GOFLAGS:-} -buildmode=pie" make --no-print-directory build VERSION="$version-$release" \
+# Built into the staging directory, so that bin/sded (make build) is left as is.
+GOFLAGS="${GOFLAGS:-} -buildmode=pie" make --no-print-directory build VERSION="$version-$release" BIN="$stage/sded" \
 	LDFLAGS="-s -w -X main.version=$version-$release -linkmode=external -extldflags=-Wl,-z,relro,-z,now" >&2
 
 # 2. nfpm, rebuilt only when its pin changes.
@@ -56,9 +65,6 @@ if [ ! -x "$nfpm" ] || [ packaging/tools/go.mod -nt "$nfpm" ] || [ packaging/too
 fi
 
 # 3. Generated files: man page (compressed), changelog, shared-library dependencies.
-stage=dist/.stage
-rm -rf "$stage"
-mkdir -p "$stage"
 gzip -9n <packaging/sded.8 >"$stage/sded.8.gz"
 
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -87,7 +93,7 @@ if command -v dpkg-shlibdeps >/dev/null; then
 	tmp=$(mktemp -d)
 	mkdir -p "$tmp/debian"
 	printf 'Source: sded\n\nPackage: sded\nArchitecture: amd64\n' >"$tmp/debian/control"
-	if out=$(cd "$tmp" && dpkg-shlibdeps -O "$root/bin/sded" 2>/dev/null); then
+	if out=$(cd "$tmp" && dpkg-shlibdeps -O "$root/$stage/sded" 2>/dev/null); then
 		shlibs=${out#shlibs:Depends=}
 	fi
 	rm -rf "$tmp"
@@ -95,34 +101,34 @@ fi
 export SDED_SHLIBS_DEPENDS=$shlibs
 
 # RPM: the soname requirements rpmbuild would generate (libc.so.6(GLIBC_2.34)
-# and, once sded links it, libvirt.so.0), from rpm's own elfdeps. Rendered into
-# a copy of nfpm.yaml because each becomes one Requires line.
-config=packaging/nfpm.yaml
+# and, once sded links it, libvirt.so.0), from rpm's own elfdeps; each becomes
+# one Requires line of the rendered nfpm.yaml.
+reqs=""
 if [ "$kind" = rpm ]; then
 	elfdeps=/usr/lib/rpm/elfdeps
 	[ -x "$elfdeps" ] || elfdeps=/usr/lib/rpm/rpmdeps
-	reqs=""
 	if [ -x "$elfdeps" ]; then
-		reqs=$(echo bin/sded | "$elfdeps" --requires | grep -v '^rtld(' || true)
+		reqs=$(echo "$stage/sded" | "$elfdeps" --requires | grep -v '^rtld(' || true)
 	else
 		echo "build.sh: rpm's elfdeps not found (apt-get install rpm); the RPM will not require its shared libraries by soname" >&2
 	fi
-	config=$stage/nfpm.yaml
-	awk -v reqs="$reqs" '
+fi
+
+# nfpm.yaml rendered: staging paths and the RPM requirements filled in.
+config=$stage/nfpm.yaml
+awk -v reqs="$reqs" -v stage="$stage" '
 		/# @RPM_ELF_REQUIRES@/ {
 			n = split(reqs, r, "\n")
 			for (i = 1; i <= n; i++) if (r[i] != "") printf "      - \"%s\"\n", r[i]
 			next
 		}
-		{ print }
+		{ gsub("dist/.stage", stage); print }
 	' packaging/nfpm.yaml >"$config"
-fi
 
 # 4. The package.
-mkdir -p dist
 case "$kind" in
-deb) target="dist/sded_${version}-${release}_amd64.deb" ;;
-rpm) target="dist/sded-${version}-${release}.x86_64.rpm" ;;
+deb) target="$dist/sded_${version}-${release}_amd64.deb" ;;
+rpm) target="$dist/sded-${version}-${release}.x86_64.rpm" ;;
 esac
 rm -f "$target"
 "$nfpm" package --config "$config" --packager "$kind" --target "$target" >&2
