@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,14 +152,32 @@ func checkFiles(s Spec) error {
 	return errors.Join(errs...)
 }
 
-// prepareDirs creates the serial log's directory (root only: virtlogd writes
-// it) and the VNC socket's directory. QEMU runs as its own user and creates
-// the socket; libvirt labels it, so the directory must exist beforehand.
+// prepareDirs creates the serial log's directory (root only: virtlogd, which
+// runs as root, writes the log) and an explicit VNC socket's directory, which
+// QEMU, running as its own user, must be able to create the socket in: it is
+// made 0700 and owned by that user.
 func prepareDirs(s Spec) error {
-	for _, dir := range []string{filepath.Dir(s.SerialLog), filepath.Dir(s.VNCSocket)} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("domain %s: creating %s: %w", s.Name, dir, err)
+	if err := os.MkdirAll(filepath.Dir(s.SerialLog), 0o700); err != nil {
+		return fmt.Errorf("domain %s: creating serial log directory: %w", s.Name, err)
+	}
+	if s.VNCSocket == "" {
+		return nil
+	}
+	dir := filepath.Dir(s.VNCSocket)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("domain %s: creating vnc socket directory: %w", s.Name, err)
+	}
+	for _, name := range []string{"libvirt-qemu", "qemu"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
 		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return fmt.Errorf("domain %s: handing vnc socket directory %s to %s: %w", s.Name, dir, name, err)
+		}
+		return nil
 	}
 	return nil
 }

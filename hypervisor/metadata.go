@@ -71,7 +71,9 @@ func parseMetadata(s string) (map[string]string, string, error) {
 	if m.XMLName.Local != "domain" {
 		return nil, "", fmt.Errorf("parsing sded metadata: unexpected element %q", m.XMLName.Local)
 	}
-	if m.XMLName.Space != MetadataNS {
+	// virDomainGetMetadata, asked for MetadataNS, returns the element with
+	// its namespace stripped; an element in another namespace is not ours.
+	if m.XMLName.Space != "" && m.XMLName.Space != MetadataNS {
 		return nil, "", fmt.Errorf("parsing sded metadata: namespace %q, want %q", m.XMLName.Space, MetadataNS)
 	}
 	labels := make(map[string]string, len(m.Labels))

@@ -51,8 +51,11 @@ type Spec struct {
 	NIC *NIC
 	// SerialLog is the file the serial console is logged to (absolute).
 	SerialLog string
-	// VNCSocket is the unix socket the VNC console listens on (absolute).
-	// The graphics never listen on TCP.
+	// VNCSocket is the unix socket the VNC console listens on (absolute); its
+	// directory must be writable by QEMU's user (Ensure creates it for
+	// libvirt-qemu or qemu). Empty lets libvirt place the socket in its own
+	// per-domain directory; either way Driver.ConsolePath finds it. The
+	// graphics never listen on TCP.
 	VNCSocket string
 	// Labels are free-form ownership markers stored in sded's metadata
 	// element (for example project and workstation IDs).
@@ -134,9 +137,15 @@ func (s Spec) Validate() error {
 			}
 		}
 	}
-	for _, p := range []struct{ field, path string }{{"serial log", s.SerialLog}, {"vnc socket", s.VNCSocket}} {
-		if err := checkPath(p.path); err != nil {
-			return fmt.Errorf("spec %s: %s: %w", s.Name, p.field, err)
+	if err := checkPath(s.SerialLog); err != nil {
+		return fmt.Errorf("spec %s: serial log: %w", s.Name, err)
+	}
+	if s.VNCSocket != "" {
+		if err := checkPath(s.VNCSocket); err != nil {
+			return fmt.Errorf("spec %s: vnc socket: %w", s.Name, err)
+		}
+		if len(s.VNCSocket) > 107 {
+			return fmt.Errorf("spec %s: vnc socket %q: longer than a unix socket path may be (107)", s.Name, s.VNCSocket)
 		}
 	}
 	if len(s.Disks) > 20 {

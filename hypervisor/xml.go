@@ -66,10 +66,13 @@ func DomainXML(s Spec) (string, error) {
 		Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 		Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port},
 	}}
-	dev.Graphics = []libvirtxml.DomainGraphic{{VNC: &libvirtxml.DomainGraphicVNC{
+	// VNC on a unix socket only: with an empty path libvirt picks one in its
+	// per-domain directory; there is never a TCP port.
+	vnc := &libvirtxml.DomainGraphicVNC{
 		Socket:    s.VNCSocket,
 		Listeners: []libvirtxml.DomainGraphicListener{{Socket: &libvirtxml.DomainGraphicListenerSocket{Socket: s.VNCSocket}}},
-	}}}
+	}
+	dev.Graphics = []libvirtxml.DomainGraphic{{VNC: vnc}}
 	dev.Videos = []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: "vga", Primary: "yes"}}}
 	dev.Inputs = []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}}
 	dev.Controllers = []libvirtxml.DomainController{{Type: "usb", Model: "piix3-uhci"}}
