@@ -130,3 +130,7 @@ func run(t testing.TB, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+func runQuiet(name string, args ...string) error {
+	return exec.Command(name, args...).Run()
+}
