@@ -29,7 +29,8 @@ type Driver struct {
 
 	mu   sync.Mutex
 	conn *libvirt.Connect
-	cbID int // lifecycle callback on conn
+	cbID int  // lifecycle callback on conn
+	ever bool // a connection was made before (a new one is a reconnect)
 
 	subMu   sync.Mutex
 	subs    map[int]chan Event
@@ -123,8 +124,8 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Connect, error) {
 		c.Close()
 		return nil, fmt.Errorf("subscribing to libvirt domain events: %w", lv(err))
 	}
-	reconnect := d.cbID != 0
-	d.conn, d.cbID = c, id
+	reconnect := d.ever
+	d.conn, d.cbID, d.ever = c, id, true
 	if reconnect {
 		// Events were lost while disconnected: tell subscribers to resync.
 		d.publish(Event{Kind: EventReconnected})
