@@ -157,13 +157,13 @@ func (n *Node) serveJoin(conn *tls.Conn) {
 	_ = conn.SetDeadline(time.Now().Add(defaultRPCTimeout))
 	var req joinRequest
 	if err := readFrame(conn, &req); err != nil {
-		n.mux.refuse(remote, fmt.Sprintf("join: reading request: %v", err))
+		n.mux.refuse(remote, fmt.Sprintf("join: reading request: %v", err), true)
 		return
 	}
 	cert, err := n.signJoin(req)
 	if err != nil {
 		me := toModelError(err)
-		n.mux.refuse(remote, fmt.Sprintf("join as node %q refused: %v", req.NodeID, me))
+		n.mux.refuse(remote, fmt.Sprintf("join as node %q refused: %v", req.NodeID, me), true)
 		_ = writeFrame(conn, joinResponse{Err: me})
 		return
 	}

@@ -33,7 +33,7 @@ type mux struct {
 	advertise net.Addr
 	tlsConf   *tls.Config
 	logger    *slog.Logger
-	denied    func(remote, reason string)
+	denied    func(remote, reason string, join bool)
 
 	raftConns  chan net.Conn
 	handleRPC  func(conn *tls.Conn, peer string)
@@ -77,7 +77,7 @@ func (m *mux) route(c net.Conn) {
 	tc := tls.Server(c, m.tlsConf)
 	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
-		m.refuse(remote, fmt.Sprintf("TLS handshake: %v", err))
+		m.refuse(remote, fmt.Sprintf("TLS handshake: %v", err), false)
 		tc.Close()
 		return
 	}
@@ -95,7 +95,7 @@ func (m *mux) route(c net.Conn) {
 	case b[0] == protoJoin:
 		m.handleJoin(tc)
 	case peer == "":
-		m.refuse(remote, "no client certificate from the cluster CA")
+		m.refuse(remote, "no client certificate from the cluster CA", false)
 		tc.Close()
 	case b[0] == protoRaft:
 		select {
@@ -106,15 +106,15 @@ func (m *mux) route(c net.Conn) {
 	case b[0] == protoRPC:
 		m.handleRPC(tc, peer)
 	default:
-		m.refuse(remote, fmt.Sprintf("unknown protocol byte %#x from %q", b[0], peer))
+		m.refuse(remote, fmt.Sprintf("unknown protocol byte %#x from %q", b[0], peer), false)
 		tc.Close()
 	}
 }
 
-func (m *mux) refuse(remote, reason string) {
-	m.logger.Warn("refused cluster connection", "remote", remote, "reason", reason)
+func (m *mux) refuse(remote, reason string, join bool) {
+	m.logger.Warn("refused cluster connection", "remote", remote, "reason", reason, "join", join)
 	if m.denied != nil {
-		m.denied(remote, reason)
+		m.denied(remote, reason, join)
 	}
 }
 

@@ -43,8 +43,9 @@ type Config struct {
 	FSM raft.FSM
 	// Store is the FSM's bbolt store; Open reads its applied index.
 	Store *state.Store
-	// OnAccessDenied, if set, is called (from a connection goroutine) for every
-	// refused cluster connection or join attempt, so it can be audited.
+	// OnAccessDenied, if set, is also called (from a connection goroutine) for
+	// every refused cluster connection or join attempt. The node itself logs
+	// each one and records it in the audit log (rate-limited, see audit.go).
 	OnAccessDenied func(remote, reason string)
 	// Timing overrides the LAN defaults (DefaultTiming) when non-zero.
 	Timing Timing
@@ -87,6 +88,7 @@ type Node struct {
 	rpc     *rpcClient
 	applied *applied
 
+	auditor     *accessAuditor
 	barrierTerm atomic.Uint64 // term in which this leader committed a barrier
 	joinMu      sync.Mutex
 	tokenStore  *tokenFile
@@ -132,6 +134,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	}
 
 	n := &Node{cfg: cfg, id: cfg.NodeID, logger: cfg.Logger, ident: ident}
+	n.auditor = newAccessAuditor(n)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -218,7 +221,7 @@ func (n *Node) listen() error {
 	}
 	n.mux = &mux{
 		ln: ln, advertise: adv, tlsConf: n.ident.serverTLS(), logger: n.logger,
-		denied:    n.cfg.OnAccessDenied,
+		denied:    n.accessDenied,
 		raftConns: make(chan net.Conn),
 		handleRPC: n.serveRPC, handleJoin: n.serveJoin,
 		closed: make(chan struct{}),
@@ -231,6 +234,14 @@ func (n *Node) listen() error {
 		Logger:  newHCLog(n.logger, "raft-net"),
 	})
 	return nil
+}
+
+// accessDenied audits a refused connection and tells cfg.OnAccessDenied.
+func (n *Node) accessDenied(remote, reason string, join bool) {
+	n.auditor.record(remote, reason, join)
+	if n.cfg.OnAccessDenied != nil {
+		n.cfg.OnAccessDenied(remote, reason)
+	}
 }
 
 // waitLeader waits until some node, possibly this one, leads.

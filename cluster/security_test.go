@@ -122,6 +122,7 @@ func TestJoinTokenErrors(t *testing.T) {
 	if got := len(a.deniedReasons()); got < 4 {
 		t.Errorf("%d refused joins reported as access attempts, want at least 4: %q", got, a.deniedReasons())
 	}
+	waitAudit(t, a, "join.denied")
 	// A follower without the CA key cannot mint tokens.
 	if _, err := b.CreateJoinToken(ctxT(t, time.Second), time.Minute); !errors.Is(err, model.ErrForbidden) {
 		t.Errorf("token on a node without the CA key: %v", err)
@@ -175,6 +176,7 @@ func TestForeignCertificateRefused(t *testing.T) {
 	if !strings.Contains(reasons, "certificate") || !strings.Contains(reasons, "no client certificate") {
 		t.Errorf("refusals not reported: %q", reasons)
 	}
+	waitAudit(t, a, "access.denied")
 	// The legitimate path still works.
 	mustPut(t, a.Node, "still", "ok")
 }
@@ -225,4 +227,24 @@ func TestOversizedAndMalformedCommands(t *testing.T) {
 		t.Errorf("refused commands reached the log: last index %d -> %d", before, after)
 	}
 	mustPut(t, b.Node, "still", "ok")
+}
+
+// waitAudit waits until the replicated audit log holds a denied event with
+// the action (refusals are audited asynchronously).
+func waitAudit(t *testing.T, n *testNode, action string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		evs, err := n.store.AuditEvents(0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Action == action && e.Outcome == model.OutcomeDenied && e.Details["remote"] != "" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("no %s event in the audit log", action)
 }
