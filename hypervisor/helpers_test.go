@@ -79,7 +79,6 @@ func guestSpec(t testing.TB, d *Driver, p guest.Probe) Spec {
 		Kernel: f.Kernel, Initrd: f.Initrd, Cmdline: guest.Cmdline,
 		Seed:      seedPath,
 		SerialLog: filepath.Join(dir, "serial.log"),
-		VNCSocket: filepath.Join(dir, "vnc", "console.sock"),
 		Labels:    map[string]string{"test": t.Name()[:min(len(t.Name()), 200)]},
 	}
 	t.Cleanup(func() {
