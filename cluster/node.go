@@ -98,6 +98,20 @@ type Node struct {
 	once   sync.Once
 }
 
+// Init prepares a fresh data directory to found a cluster: it resolves the
+// node ID (creating DataDir/node-id) and creates the cluster CA and this
+// node's certificate in TLSDir. Open on a fresh directory does this itself;
+// Init is for `sded init`, which wants to fail if a CA already exists.
+func Init(cfg Config) (nodeID string, err error) {
+	if err := cfg.fill(); err != nil {
+		return "", err
+	}
+	if err := InitCA(cfg.TLSDir, cfg.NodeID); err != nil {
+		return "", err
+	}
+	return cfg.NodeID, nil
+}
+
 // Open starts the node in cfg.DataDir. A fresh data directory with no raft
 // state bootstraps a one-node cluster (creating a cluster CA first if TLSDir
 // has none), usable as soon as it has elected itself, which Open waits for.
@@ -109,6 +123,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
+	}
+	if cfg.FSM == nil {
+		return nil, errors.New("cluster config: FSM is required")
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
@@ -189,6 +206,10 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	go n.mux.serve()
 
 	switch {
+	case !hasState && bootstrap && ident.caKey == nil:
+		// Only the node that created the CA may found a cluster; a node that
+		// joined but lost its raft state must not start a second one.
+		return nil, fmt.Errorf("%s has a certificate from a cluster this node joined but no raft state: remove the data directory and join again", cfg.TLSDir)
 	case !hasState && bootstrap:
 		n.logger.Info("bootstrapping a one-node cluster", "node", cfg.NodeID, "addr", cfg.AdvertiseAddr)
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
@@ -346,9 +367,6 @@ func validNodeID(id string) error {
 func (c *Config) fill() error {
 	if c.DataDir == "" {
 		return errors.New("cluster config: DataDir is required")
-	}
-	if c.FSM == nil {
-		return errors.New("cluster config: FSM is required")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

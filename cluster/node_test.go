@@ -157,6 +157,17 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("removing an unknown node: %v, want not_found", err)
 	}
 	mustPut(t, b.Node, "after-removal", "ok")
+
+	// c, wiped, joins again under the same ID with a new token.
+	c.close()
+	os.RemoveAll(c.dir)
+	c2 := joinNode(t, a, "c")
+	if err := c2.Barrier(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := setting(t, c2.store, "after-removal"); got != "ok" {
+		t.Errorf("rejoined c: after-removal = %q", got)
+	}
 }
 
 // A killed leader is replaced and proposals retried through the new one.
@@ -229,3 +240,30 @@ func TestCorruptSnapshotRefusesToStart(t *testing.T) {
 
 // The tracked FSM is what raft sees; compile-time check of the wrappers.
 var _ raft.FSM = (*trackedFSM)(nil)
+
+// Init creates the CA once; a node that joined but lost its raft state
+// refuses to found a cluster of its own.
+func TestInitAndLostJoinState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, BindAddr: "127.0.0.1:1", Logger: testLogger(t)}
+	id, err := Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "node-id")); strings.TrimSpace(string(b)) != id {
+		t.Errorf("node-id file %q, Init said %q", b, id)
+	}
+	if _, err := Init(cfg); err == nil {
+		t.Error("second Init succeeded")
+	}
+
+	a := openNode(t, "a")
+	b := joinNode(t, a, "b")
+	b.close()
+	os.RemoveAll(filepath.Join(b.dir, "raft"))
+	b.openStore(t)
+	_, err = Open(ctxT(t, 5*time.Second), b.cfg)
+	if err == nil || !strings.Contains(err.Error(), "join again") {
+		t.Errorf("open of a joined node without raft state: %v", err)
+	}
+}
