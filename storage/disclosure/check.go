@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func CheckFile(ctx context.Context, name string, r io.Reader, opt Options) (File
 	if err := opt.Rules.Validate(); err != nil {
 		return FileRecord{}, err
 	}
-	h := sha256.New()
+	h := newAsyncHash()
 	cr := &countReader{r: ctxReader{ctx, r}, h: h}
 	rec := FileRecord{Name: name}
 	var err error
@@ -112,7 +113,7 @@ func CheckFile(ctx context.Context, name string, r io.Reader, opt Options) (File
 		_, err = io.Copy(io.Discard, cr) // hash any trailing bytes
 	}
 	rec.Size = cr.n
-	rec.SHA256 = hex.EncodeToString(h.Sum(nil))
+	rec.SHA256 = hex.EncodeToString(h.Sum())
 	if err != nil {
 		rec.Status, rec.Error, rec.Summary = Error, err.Error(), "could not be checked: "+err.Error()
 		rec.Cells, rec.Columns = nil, nil
@@ -230,7 +231,10 @@ func frequency(tr *table.Reader, opt Options, col int, cats []int, cols []Column
 		}
 		v := parseValue(f[col])
 		cols[col].addNumber(v)
-		for _, c := range cats {
+		for i, c := range cats {
+			if err := table.CheckControl(f[c]); err != nil {
+				return fmt.Errorf("line %d: column %q: %w", tr.Line(), rec.Categories[i], err)
+			}
 			cols[c].addCategory(f[c])
 		}
 		res := opt.Rules.frequencyResults(v)
@@ -250,12 +254,66 @@ func keyOf(f [][]byte, cats []int) []string {
 	return k
 }
 
-const keySep = 0x1f // ASCII unit separator: cannot appear in a UTF-8 CSV field unnoticed
+// Cell keys: the category values joined by ",", exactly the raw bytes of an
+// unquoted line's category columns when they are adjacent (no copy). A value
+// that itself contains a comma switches the key to an escaped form: 0x1f,
+// then each value's length and bytes, which cannot collide with the plain
+// form (the reader refuses control characters in values).
+func appendKey(key []byte, f [][]byte, cats []int) []byte {
+	plain := true
+	for _, c := range cats {
+		if bytes.IndexByte(f[c], ',') >= 0 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		for i, c := range cats {
+			if i > 0 {
+				key = append(key, ',')
+			}
+			key = append(key, f[c]...)
+		}
+		return key
+	}
+	key = append(key, 0x1f)
+	for _, c := range cats {
+		key = binary.AppendUvarint(key, uint64(len(f[c])))
+		key = append(key, f[c]...)
+	}
+	return key
+}
+
+func splitKey(k string, n int) []string {
+	if !strings.HasPrefix(k, "\x1f") {
+		return strings.SplitN(k, ",", n)
+	}
+	b := []byte(k[1:])
+	out := make([]string, 0, n)
+	for len(b) > 0 {
+		l, m := binary.Uvarint(b)
+		b = b[m:]
+		out = append(out, string(b[:l]))
+		b = b[l:]
+	}
+	return out
+}
+
+func contiguous(cats []int) bool {
+	for i := 1; i < len(cats); i++ {
+		if cats[i] != cats[0]+i {
+			return false
+		}
+	}
+	return len(cats) > 0
+}
 
 func magnitude(tr *table.Reader, opt Options, col int, cats []int, cols []Column, lst *lister, rec *FileRecord) error {
 	cells := map[string]*mcell{}
 	keep := max(opt.Rules.NKN, 2)
+	adjacent := contiguous(cats)
 	var key []byte
+	vc := &cols[col]
 	for {
 		f, err := tr.Read()
 		if errors.Is(err, io.EOF) {
@@ -265,27 +323,33 @@ func magnitude(tr *table.Reader, opt Options, col int, cats []int, cols []Column
 			return err
 		}
 		rec.Rows++
-		key = key[:0]
-		for i, c := range cats {
-			if i > 0 {
-				key = append(key, keySep)
-			}
-			if bytes.IndexByte(f[c], keySep) >= 0 {
-				return fmt.Errorf("%w: line %d: control character in a category", table.ErrMalformed, tr.Line())
-			}
-			key = append(key, f[c]...)
+		k, ok := []byte(nil), false
+		if adjacent {
+			k, ok = tr.Span(cats[0], cats[len(cats)-1])
 		}
-		c, ok := cells[string(key)]
+		if !ok {
+			key = appendKey(key[:0], f, cats)
+			k = key
+		}
+		if ok && len(k) > 0 && k[0] == 0x1f { // a plain key never starts so
+			return fmt.Errorf("line %d: %w", tr.Line(), table.CheckControl(k[:1]))
+		}
+		c, ok := cells[string(k)]
 		if !ok {
 			if len(cells) >= opt.MaxCells {
 				return fmt.Errorf("%w: more than %d cells", table.ErrLimit, opt.MaxCells)
 			}
-			c = &mcell{key: string(key), top: make([]float64, 0, keep)}
+			for _, ci := range cats { // checked once per cell, not per row
+				if err := table.CheckControl(f[ci]); err != nil {
+					return fmt.Errorf("line %d: column %q: %w", tr.Line(), rec.Categories[slices.Index(cats, ci)], err)
+				}
+			}
+			c = &mcell{key: string(k), top: make([]float64, 0, keep)}
 			cells[c.key] = c
 		}
 		v := parseValue(f[col])
 		c.add(v, keep)
-		cols[col].addNumber(v)
+		vc.addNumber(v)
 	}
 	keys := make([]string, 0, len(cells))
 	for k := range cells {
@@ -295,7 +359,7 @@ func magnitude(tr *table.Reader, opt Options, col int, cats []int, cols []Column
 	rec.CellsTotal = len(keys)
 	for _, k := range keys {
 		c := cells[k]
-		parts := strings.Split(k, string(rune(keySep)))
+		parts := splitKey(k, len(cats))
 		for i, ci := range cats {
 			cols[ci].addCategory([]byte(parts[i]))
 		}
@@ -370,6 +434,47 @@ func (l *lister) summary() (string, string) {
 		return Fail, "fail; " + detail
 	}
 	return Pass, "pass; " + detail
+}
+
+// asyncHash computes SHA-256 on another goroutine (another core), so hashing
+// overlaps with parsing. Write copies p, so callers may reuse it at once.
+type asyncHash struct {
+	ch   chan []byte
+	free chan []byte
+	done chan []byte
+}
+
+func newAsyncHash() *asyncHash {
+	a := &asyncHash{ch: make(chan []byte, 8), free: make(chan []byte, 8), done: make(chan []byte)}
+	go func() {
+		h := sha256.New()
+		for b := range a.ch {
+			h.Write(b)
+			select {
+			case a.free <- b[:0]:
+			default:
+			}
+		}
+		a.done <- h.Sum(nil)
+	}()
+	return a
+}
+
+func (a *asyncHash) Write(p []byte) (int, error) {
+	var b []byte
+	select {
+	case b = <-a.free:
+	default:
+	}
+	b = append(b[:0], p...)
+	a.ch <- b
+	return len(p), nil
+}
+
+// Sum ends the hash; the hash must not be written to afterwards.
+func (a *asyncHash) Sum() []byte {
+	close(a.ch)
+	return <-a.done
 }
 
 type countReader struct {

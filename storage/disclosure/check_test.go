@@ -310,3 +310,33 @@ func TestParseValue(t *testing.T) {
 		}
 	}
 }
+
+func TestControlCharactersInCategories(t *testing.T) {
+	tests := []struct{ name, in string }{
+		{"frequency", "g,count\nA,12\nB\x1bx,30\n"},
+		{"magnitude", "g,value\nA,1\nB\x07,2\n"},
+		{"magnitude quoted newline", "g,h,value\n\"A\nB\",x,1\n"},
+		{"forged escaped key", "g,h,value\n\"a,b\",c,1\n\x1f\x03a,\"b,c\",2\n"},
+		{"forged plain key", "g,h,value\n\x1f\x03a,b,1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CheckFile(context.Background(), "t.csv", strings.NewReader(tt.in), Options{})
+			if !errors.Is(err, table.ErrMalformed) || !strings.Contains(err.Error(), "control character") {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+	// Categories containing commas (quoted) are distinct cells.
+	rec := check(t, "t.csv", "g,h,value\n\"a,b\",c,1\na,\"b,c\",2\na,b,3\n", Options{})
+	if rec.CellsTotal != 3 {
+		t.Errorf("cells %d, want 3: %+v", rec.CellsTotal, rec.Cells)
+	}
+	var keys [][]string
+	for _, c := range rec.Cells {
+		keys = append(keys, c.Key)
+	}
+	if d := cmp.Diff([][]string{{"a", "b,c"}, {"a,b", "c"}, {"a", "b"}}, keys); d != "" {
+		t.Errorf("keys (-want +got)\n%s", d)
+	}
+}

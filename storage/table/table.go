@@ -59,6 +59,12 @@ type Reader struct {
 	offs   []int
 	ncols  int
 	first  bool
+	// clean is the end of a region of buf known to hold whole lines with no
+	// quotes and valid UTF-8 (checked once per region, not per line).
+	clean   int
+	noClean int    // no fast path before this offset (a quote or bad UTF-8 there)
+	raw     []byte // the current record's line, when it had no quotes
+	quoted  bool
 }
 
 // NewReader returns a Reader of r under lim.
@@ -122,7 +128,8 @@ func (r *Reader) finishLine(line []byte) ([]byte, error) {
 func (r *Reader) fill() error {
 	if r.start > 0 {
 		n := copy(r.buf, r.buf[r.start:r.end])
-		r.start, r.end = 0, n
+		r.noClean = max(r.noClean-r.start, 0)
+		r.start, r.end, r.clean = 0, n, 0
 	}
 	if r.end == len(r.buf) {
 		if len(r.buf) > r.lim.MaxRecordBytes+1 {
@@ -168,6 +175,12 @@ func (r *Reader) Read() ([][]byte, error) {
 }
 
 func (r *Reader) read() ([][]byte, error) {
+	if r.start < r.clean {
+		return r.readClean()
+	}
+	if r.start >= r.noClean && r.markClean() {
+		return r.readClean()
+	}
 	var line []byte
 	for {
 		l, err := r.nextLine()
@@ -181,6 +194,7 @@ func (r *Reader) read() ([][]byte, error) {
 	}
 	r.recLn = r.line
 	if bytes.IndexByte(line, '"') < 0 {
+		r.raw, r.quoted = line, false
 		r.fields = r.fields[:0]
 		for {
 			i := bytes.IndexByte(line, ',')
@@ -202,6 +216,7 @@ func (r *Reader) read() ([][]byte, error) {
 // readQuoted parses a record containing quotes, which may continue over
 // several lines inside a quoted field.
 func (r *Reader) readQuoted(line []byte) ([][]byte, error) {
+	r.quoted = true
 	r.rec = r.rec[:0]
 	r.offs = r.offs[:0]
 	for {
@@ -276,4 +291,108 @@ func (r *Reader) splitRec() [][]byte {
 		r.fields = append(r.fields, r.rec[o:end])
 	}
 	return r.fields
+}
+
+// CheckControl refuses ASCII control characters other than tab, and DEL,
+// in a value. The Reader passes them through (checking every byte would
+// halve its speed); consumers check the values they show or key on.
+func CheckControl(b []byte) error {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("%w: control character 0x%02x in %q", ErrMalformed, c, b)
+		}
+	}
+	return nil
+}
+
+// markClean looks at the buffered whole lines from start: when they hold no
+// quote and are valid UTF-8 they can be split by readClean without per-line
+// checks. It returns false when the fast path does not apply.
+func (r *Reader) markClean() bool {
+	if r.line == 0 { // the first line may carry a BOM: take the slow path
+		return false
+	}
+	if r.end-r.start < 4096 && !r.eof {
+		if err := r.fill(); err != nil {
+			return false // the slow path reports it
+		}
+	}
+	region := r.buf[r.start:r.end]
+	nl := bytes.LastIndexByte(region, '\n')
+	if nl < 0 {
+		return false
+	}
+	region = region[:nl+1]
+	if q := bytes.IndexByte(region, '"'); q >= 0 {
+		// Whole lines before the quote can still take the fast path.
+		nl = bytes.LastIndexByte(region[:q], '\n')
+		if nl < 0 {
+			r.noClean = r.start + q + 1
+			return false
+		}
+		region = region[:nl+1]
+	}
+	if !utf8.Valid(region) {
+		r.noClean = r.start + len(region)
+		return false
+	}
+	r.clean = r.start + len(region)
+	return true
+}
+
+// readClean splits the next line of the clean region: its end and its
+// commas are found with bytes.IndexByte (vectorised).
+func (r *Reader) readClean() ([][]byte, error) {
+	for {
+		rest := r.buf[r.start:r.clean]
+		nl := bytes.IndexByte(rest, '\n') // always found: the region ends with one
+		line := rest[:nl]
+		r.start += nl + 1
+		r.line++
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > r.lim.MaxRecordBytes {
+			return nil, r.errorf(ErrLimit, "line longer than %d bytes", r.lim.MaxRecordBytes)
+		}
+		if len(line) == 0 { // empty line: skip
+			if r.start >= r.clean {
+				return r.read()
+			}
+			continue
+		}
+		r.recLn = r.line
+		r.raw, r.quoted = line, false
+		r.fields = r.fields[:0]
+		for {
+			i := bytes.IndexByte(line, ',')
+			if i < 0 {
+				r.fields = append(r.fields, line)
+				return r.fields, nil
+			}
+			r.fields = append(r.fields, line[:i])
+			line = line[i+1:]
+			if len(r.fields) >= r.lim.MaxColumns {
+				return nil, r.errorf(ErrLimit, "more than %d columns", r.lim.MaxColumns)
+			}
+		}
+	}
+}
+
+// Span returns the raw bytes of fields i..j (inclusive) with their commas,
+// when the current record had no quotes (so the bytes are exactly the fields
+// joined by ","); otherwise ok is false.
+func (r *Reader) Span(i, j int) (span []byte, ok bool) {
+	if r.quoted || i < 0 || j >= len(r.fields) || i > j {
+		return nil, false
+	}
+	start := 0
+	for k := 0; k < i; k++ {
+		start += len(r.fields[k]) + 1
+	}
+	end := start
+	for k := i; k <= j; k++ {
+		end += len(r.fields[k]) + 1
+	}
+	return r.raw[start : end-1], true
 }
