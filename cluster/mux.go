@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -39,6 +40,10 @@ type mux struct {
 	handleRPC  func(conn *tls.Conn, peer string)
 	handleJoin func(conn *tls.Conn)
 
+	// pending bounds connections still in the handshake or protocol byte, so
+	// slow or silent clients cannot pile up goroutines.
+	pending chan struct{}
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -62,6 +67,13 @@ func (m *mux) serve() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		select {
+		case m.pending <- struct{}{}:
+		default:
+			m.logger.Warn("too many pending cluster connections; dropping one", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -76,13 +88,16 @@ func (m *mux) route(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	tc := tls.Server(c, m.tlsConf)
 	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := tc.Handshake(); err != nil {
-		m.refuse(remote, fmt.Sprintf("TLS handshake: %v", err), false)
-		tc.Close()
-		return
-	}
+	err := tc.Handshake()
 	var b [1]byte
-	if _, err := tc.Read(b[:]); err != nil {
+	if err == nil {
+		_, err = io.ReadFull(tc, b[:])
+	}
+	<-m.pending
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			m.refuse(remote, fmt.Sprintf("TLS handshake: %v", err), false)
+		}
 		tc.Close()
 		return
 	}

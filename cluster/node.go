@@ -245,7 +245,8 @@ func (n *Node) listen() error {
 		denied:    n.accessDenied,
 		raftConns: make(chan net.Conn),
 		handleRPC: n.serveRPC, handleJoin: n.serveJoin,
-		closed: make(chan struct{}),
+		closed:  make(chan struct{}),
+		pending: make(chan struct{}, 256),
 	}
 	n.rpc = newRPCClient(n.ident.clientTLS())
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -286,6 +287,7 @@ func (n *Node) waitLeader(ctx context.Context) error {
 func (n *Node) Close() error {
 	var errs []error
 	n.once.Do(func() {
+		n.handOver()
 		n.cancel()
 		if n.raft != nil {
 			if err := n.raft.Shutdown().Error(); err != nil {
@@ -308,6 +310,34 @@ func (n *Node) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// handOver transfers leadership before a planned stop, so the cluster does
+// not wait out an election timeout.
+func (n *Node) handOver() {
+	if n.raft == nil || n.raft.State() != raft.Leader {
+		return
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := wait(ctx, n.raft.LeadershipTransfer()); err != nil {
+		n.logger.Warn("leadership transfer before stopping failed", "err", err)
+	} else {
+		n.logger.Info("handed leadership over before stopping")
+	}
 }
 
 // ID is this node's ID.
