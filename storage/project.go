@@ -1,0 +1,52 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// EnsureProject makes sure the project's shared volume (sharedSize bytes) and
+// data volume exist, creating an empty data volume (an ext4 file system with
+// no files) if the airlock has not filled one yet, so workstations can always
+// attach both. Idempotent; existing volumes are left as they are.
+func (v *Volumes) EnsureProject(ctx context.Context, project string, sharedSize int64, sharedSecret, dataSecret []byte) (shared, data string, err error) {
+	if shared, err = v.CreateShared(ctx, project, sharedSize, sharedSecret); err != nil {
+		return "", "", err
+	}
+	data = v.DataPath(project)
+	if _, err := os.Stat(data); err == nil {
+		return shared, data, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("checking data volume: %w", err)
+	}
+	if data, err = v.BuildDataVolume(ctx, project, nil, dataSecret); err != nil {
+		return "", "", err
+	}
+	return shared, data, nil
+}
+
+// RemoveWorkstation deletes a workstation's disk in whichever project holds
+// it (absent is fine), for callers that know only the workstation ID.
+func (v *Volumes) RemoveWorkstation(ctx context.Context, workstation string) error {
+	if err := checkID("workstation", workstation); err != nil {
+		return err
+	}
+	matches, err := filepath.Glob(filepath.Join(v.root, "projects", "*", "ws-"+workstation+".qcow2"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing disk of workstation %s: %w", workstation, err)
+	}
+	v.log.InfoContext(ctx, "removed workstation disk", "workstation", workstation)
+	return nil
+}
