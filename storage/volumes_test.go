@@ -330,7 +330,26 @@ func TestDiskFull(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("images left: %v", ents)
 	}
+
+	// Fill the file system, then creating volumes fails cleanly too.
+	fill, _ := os.Create(filepath.Join(mnt, "fill"))
+	io.Copy(fill, io.LimitReader(zeroes{}, 4<<20))
+	fill.Close()
+	d, _ := NewDEK()
+	if _, err := v.CreateShared(ctx, "p1", 64<<20, d.VolumeSecret(SharedVolumeName)); err == nil {
+		t.Error("CreateShared on a full disk succeeded")
+	} else {
+		t.Logf("full disk: %v", err)
+	}
+	assertTmpEmpty(t, v)
+	if _, err := os.Stat(v.SharedPath("p1")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("shared volume left behind")
+	}
 }
+
+type zeroes struct{}
+
+func (zeroes) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func TestBuildDataVolume(t *testing.T) {
 	requireQemu(t)
