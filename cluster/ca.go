@@ -33,6 +33,8 @@ const clusterServerName = "sded-cluster"
 const (
 	caValidity   = 20 * 365 * 24 * time.Hour
 	nodeValidity = 10 * 365 * 24 * time.Hour
+	// certBackdate is how far NotBefore lies before issue, for clock skew.
+	certBackdate = time.Hour
 )
 
 // ErrNoCA is returned when a TLS directory holds no cluster CA.
@@ -208,7 +210,7 @@ func signCSR(caCert *x509.Certificate, caKey crypto.Signer, csrDER []byte, nodeI
 		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{CommonName: nodeID, Organization: []string{"sded"}},
 		DNSNames:     []string{clusterServerName},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    now.Add(-certBackdate),
 		NotAfter:     now.Add(nodeValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},

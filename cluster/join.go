@@ -35,6 +35,10 @@ type joinResponse struct {
 	Err  *model.Error `json:"err,omitempty"`
 }
 
+// selfAddWindow is how long after its certificate was issued a node that is
+// not a member may ask to be added as a voter (a variable for tests).
+var selfAddWindow = time.Hour
+
 type addVoterRequest struct {
 	ID   string `json:"id"`
 	Addr string `json:"addr"`
@@ -221,8 +225,15 @@ func (n *Node) handleAddVoter(ctx context.Context, peer string, body json.RawMes
 	if err := validNodeID(req.ID); err != nil {
 		return nil, &model.Error{Code: codeInvalid, Field: "id", Message: err.Error()}
 	}
-	if peer != req.ID && !n.inConfiguration(peer) {
+	switch {
+	case n.inConfiguration(peer):
+		// A member forwarding a request (or re-adding itself): trusted.
+	case peer != req.ID:
 		return nil, &model.Error{Code: codeForbidden, Message: fmt.Sprintf("node %q may not add node %q", peer, req.ID)}
+	case time.Since(peerIssued(ctx)) > selfAddWindow:
+		// Removal does not revoke certificates; this keeps a removed node
+		// from adding itself back. It must join again with a new token.
+		return nil, &model.Error{Code: codeForbidden, Message: fmt.Sprintf("node %q's certificate was issued more than %s ago; join again with a new token", req.ID, selfAddWindow)}
 	}
 	addr, leaderID := n.raft.LeaderWithID()
 	switch {

@@ -89,6 +89,7 @@ type Node struct {
 	applied *applied
 
 	auditor     *accessAuditor
+	handlers    map[string]rpcHandler
 	barrierTerm atomic.Uint64 // term in which this leader committed a barrier
 	joinMu      sync.Mutex
 	tokenStore  *tokenFile
@@ -152,6 +153,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 
 	n := &Node{cfg: cfg, id: cfg.NodeID, logger: cfg.Logger, ident: ident}
 	n.auditor = newAccessAuditor(n)
+	n.handlers = n.rpcHandlers()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {

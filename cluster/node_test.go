@@ -158,6 +158,15 @@ func TestThreeNodes(t *testing.T) {
 	}
 	mustPut(t, b.Node, "after-removal", "ok")
 
+	// The removed c still holds a valid certificate; once its join window has
+	// passed it cannot add itself back.
+	selfAddWindow = time.Nanosecond
+	err = c.rpc.call(ctxT(t, 5*time.Second), b.Addr(), "addvoter", addVoterRequest{ID: "c", Addr: c.Addr()}, nil)
+	selfAddWindow = time.Hour
+	if !errors.Is(err, model.ErrForbidden) {
+		t.Errorf("removed node re-adding itself: %v, want forbidden", err)
+	}
+
 	// c, wiped, joins again under the same ID with a new token.
 	c.close()
 	os.RemoveAll(c.dir)

@@ -88,6 +88,10 @@ type rpcHandler func(ctx context.Context, peer string, body json.RawMessage) (an
 // serveRPC answers requests on one connection until it closes.
 func (n *Node) serveRPC(conn *tls.Conn, peer string) {
 	defer conn.Close()
+	var issued time.Time
+	if pcs := conn.ConnectionState().PeerCertificates; len(pcs) > 0 {
+		issued = pcs[0].NotBefore.Add(certBackdate)
+	}
 	for {
 		var req rpcRequest
 		err := readFrame(conn, &req)
@@ -102,7 +106,7 @@ func (n *Node) serveRPC(conn *tls.Conn, peer string) {
 			}
 			return
 		}
-		resp := n.dispatchRPC(peer, req)
+		resp := n.dispatchRPC(peer, issued, req)
 		if err := writeFrame(conn, resp); err != nil {
 			n.logger.Debug("writing cluster RPC response", "peer", peer, "err", err)
 			return
@@ -110,12 +114,12 @@ func (n *Node) serveRPC(conn *tls.Conn, peer string) {
 	}
 }
 
-func (n *Node) dispatchRPC(peer string, req rpcRequest) rpcResponse {
-	h, ok := n.rpcHandlers()[req.Method]
+func (n *Node) dispatchRPC(peer string, issued time.Time, req rpcRequest) rpcResponse {
+	h, ok := n.handlers[req.Method]
 	if !ok {
 		return rpcResponse{Err: &model.Error{Code: codeInvalid, Message: fmt.Sprintf("unknown cluster RPC %q", req.Method)}}
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, defaultRPCTimeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(n.ctx, peerIssuedKey{}, issued), defaultRPCTimeout)
 	defer cancel()
 	out, err := h(ctx, peer, req.Body)
 	if err != nil {
@@ -126,6 +130,15 @@ func (n *Node) dispatchRPC(peer string, req rpcRequest) rpcResponse {
 		return rpcResponse{Err: &model.Error{Code: codeInternal, Message: "encoding response: " + err.Error()}}
 	}
 	return rpcResponse{Body: b}
+}
+
+// peerIssuedKey carries, in a handler's context, when the calling peer's
+// certificate was issued.
+type peerIssuedKey struct{}
+
+func peerIssued(ctx context.Context) time.Time {
+	t, _ := ctx.Value(peerIssuedKey{}).(time.Time)
+	return t
 }
 
 // toModelError keeps a *model.Error as it is and wraps anything else.

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// rpcHandlers is the cluster RPC's method table.
+// rpcHandlers builds the cluster RPC's method table.
 func (n *Node) rpcHandlers() map[string]rpcHandler {
 	return map[string]rpcHandler{
 		"propose":   n.handlePropose,
