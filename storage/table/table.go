@@ -396,3 +396,30 @@ func (r *Reader) Span(i, j int) (span []byte, ok bool) {
 	}
 	return r.raw[start : end-1], true
 }
+
+// Buffered returns the input read ahead but not yet consumed by Read, for a
+// caller that takes over the rest of the stream (valid until the next Read).
+func (r *Reader) Buffered() []byte { return r.buf[r.start:r.end] }
+
+// LineNumber is the number of lines consumed so far.
+func (r *Reader) LineNumber() int { return r.line }
+
+// Columns is the header's field count (0 before the header is read).
+func (r *Reader) Columns() int { return r.ncols }
+
+// NewBodyReader returns a Reader for a piece of a table that starts at a
+// record boundary after line lines, whose records must have ncols fields
+// (the header has been read elsewhere). Errors report absolute line numbers.
+func NewBodyReader(in io.Reader, lim Limits, line, ncols int) *Reader {
+	r := NewReader(in, lim)
+	r.line, r.ncols, r.first = line, ncols, false
+	return r
+}
+
+// NewBodyReaderBytes is NewBodyReader over a block already in memory, read
+// in place without copying. b must not change while the Reader is used.
+func NewBodyReaderBytes(b []byte, lim Limits, line, ncols int) *Reader {
+	r := &Reader{lim: lim.withDefaults(), buf: b, end: len(b), eof: true, total: int64(len(b))}
+	r.line, r.ncols = line, ncols
+	return r
+}

@@ -1,0 +1,153 @@
+package disclosure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/sded/sded/storage/table"
+)
+
+// bigMagnitude builds a multi-block magnitude CSV with quoted categories,
+// quoted newlines, CRLF and blank lines.
+func bigMagnitude(size int) string {
+	r := rand.New(rand.NewPCG(7, 8))
+	regions := []string{"North", "\"South, West\"", "East", "\"Say \"\"hi\"\"\""}
+	var b strings.Builder
+	b.WriteString("region,band,value\n")
+	for b.Len() < size {
+		if r.IntN(40) == 0 { // a quoted value spanning two lines
+			fmt.Fprintf(&b, "%s,b%d,\"%d\n\"", regions[r.IntN(len(regions))], r.IntN(30), r.IntN(1000))
+		} else {
+			fmt.Fprintf(&b, "%s,b%d,%d.%d", regions[r.IntN(len(regions))], r.IntN(30), r.IntN(1000)-5, r.IntN(10))
+		}
+		switch r.IntN(50) {
+		case 0:
+			b.WriteString("\r\n")
+		case 1:
+			b.WriteString("\n\n")
+		default:
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func TestParallelMatchesSequential(t *testing.T) {
+	in := bigMagnitude(5 << 20)
+	par := check(t, "m.csv", in, Options{})
+
+	// The sequential reference over the same input.
+	opt := Options{}.withDefaults()
+	tr := table.NewReader(strings.NewReader(in), opt.Limits)
+	hdr, _ := tr.Read()
+	header := []string{string(hdr[0]), string(hdr[1]), string(hdr[2])}
+	seq := FileRecord{Kind: Magnitude, Column: "value", Categories: header[:2]}
+	cols := []Column{{Name: header[0], Role: "category", seen: map[string]struct{}{}}, {Name: header[1], Role: "category", seen: map[string]struct{}{}}, {Name: "value", Role: "value"}}
+	lst := &lister{max: opt.MaxListedCells, counts: map[string]int{}}
+	if err := magnitude(tr, opt, 2, []int{0, 1}, cols, lst, &seq); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cols {
+		cols[i].finish()
+	}
+	if par.Rows != seq.Rows || par.CellsTotal != len(lst.cells) || par.CellsTotal < 100 {
+		t.Fatalf("rows %d/%d cells %d/%d", par.Rows, seq.Rows, par.CellsTotal, len(lst.cells))
+	}
+	type cellView struct {
+		Key     []string
+		N       int64
+		Total   float64
+		Results Results
+	}
+	view := func(cs []Cell) []cellView {
+		var out []cellView
+		for _, c := range cs {
+			out = append(out, cellView{c.Key, c.N, *c.Total, c.Results})
+		}
+		return out
+	}
+	// Sums may differ in the last bits (different order); compare to 1e-9.
+	approx := cmp.Comparer(func(a, b float64) bool { return a == b || (a-b)/max(abs(a), abs(b)) < 1e-9 && (b-a)/max(abs(a), abs(b)) < 1e-9 })
+	if d := cmp.Diff(view(lst.cells), view(par.Cells), approx); d != "" {
+		t.Errorf("parallel differs from sequential (-seq +par)\n%s", d)
+	}
+	if par.Columns[2].Count != cols[2].Count || *par.Columns[2].Min != *cols[2].Min || *par.Columns[2].Max != *cols[2].Max {
+		t.Errorf("value column %+v vs %+v", par.Columns[2], cols[2])
+	}
+	// Deterministic from run to run.
+	again := check(t, "m.csv", in, Options{})
+	if d := cmp.Diff(par, again, cmpopts.IgnoreUnexported(Column{})); d != "" {
+		t.Errorf("two runs differ:\n%s", d)
+	}
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
+
+func TestParallelErrorsNameTheFirstBadLine(t *testing.T) {
+	good := bigMagnitude(3 << 20)
+	lines := strings.Count(good, "\n")
+	tests := []struct {
+		name, in string
+		is       error
+		want     string
+	}{
+		{"ragged late", good + "x,y\n", table.ErrMalformed, fmt.Sprintf("line %d: 2 fields", lines+1)},
+		{"unclosed quote at the end", good + "\"x,y,1\n", table.ErrMalformed, "quoted field not closed"},
+		{"endless line", good + strings.Repeat("x", 3<<20), table.ErrLimit, "longer than"},
+		{"too many cells", good, table.ErrLimit, "more than 50 cells"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt := Options{}
+			if tt.name == "too many cells" {
+				opt.MaxCells = 50
+			}
+			_, err := CheckFile(context.Background(), "m.csv", strings.NewReader(tt.in), opt)
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %v containing %q", err, tt.is, tt.want)
+			}
+		})
+	}
+}
+
+func TestBoundary(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"a,b\nc,d\n", 8},
+		{"a,b\nc,d", 4},
+		{"abc", 0},
+		{"\"x\ny\",1\nz", 8},
+		{"a\n\"x\ny", 2},
+		{"\"x\ny", -1},
+		{"\"\"\"\"\n", 5},
+	}
+	for _, tt := range tests {
+		if got := boundary([]byte(tt.in)); got != tt.want {
+			t.Errorf("boundary(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParallelMaxBytes(t *testing.T) {
+	in := bigMagnitude(3 << 20)
+	_, err := CheckFile(context.Background(), "m.csv", strings.NewReader(in), Options{Limits: table.Limits{MaxBytes: 2 << 20}})
+	if !errors.Is(err, table.ErrLimit) || !strings.Contains(err.Error(), "larger than 2097152") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := CheckFile(context.Background(), "m.csv", strings.NewReader(in), Options{Limits: table.Limits{MaxBytes: 4 << 20}}); err != nil {
+		t.Errorf("under the limit: %v", err)
+	}
+}
