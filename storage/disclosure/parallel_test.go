@@ -73,7 +73,9 @@ func TestParallelMatchesSequential(t *testing.T) {
 		return out
 	}
 	// Sums may differ in the last bits (different order); compare to 1e-9.
-	approx := cmp.Comparer(func(a, b float64) bool { return a == b || (a-b)/max(abs(a), abs(b)) < 1e-9 && (b-a)/max(abs(a), abs(b)) < 1e-9 })
+	approx := cmp.Comparer(func(a, b float64) bool {
+		return a == b || (a-b)/max(abs(a), abs(b)) < 1e-9 && (b-a)/max(abs(a), abs(b)) < 1e-9
+	})
 	if d := cmp.Diff(view(lst.cells), view(par.Cells), approx); d != "" {
 		t.Errorf("parallel differs from sequential (-seq +par)\n%s", d)
 	}

@@ -73,4 +73,3 @@ func magnitude(tr *table.Reader, opt Options, col int, cats []int, cols []Column
 	}
 	return nil
 }
-
