@@ -206,6 +206,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	}
 	n.mux.wg.Add(1)
 	go n.mux.serve()
+	go n.syncNodes()
 
 	switch {
 	case !hasState && bootstrap && ident.caKey == nil:

@@ -128,6 +128,9 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("restarted c: while-down = %q", got)
 	}
 
+	// The leader records the members in the state.
+	waitNodes(t, b, "a", "b", "c")
+
 	// Status lists all three, reachable.
 	st, err := b.Status(ctxT(t, 5*time.Second))
 	if err != nil {
@@ -157,6 +160,7 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("removing an unknown node: %v, want not_found", err)
 	}
 	mustPut(t, b.Node, "after-removal", "ok")
+	waitNodes(t, b, "a", "b")
 
 	// The removed c still holds a valid certificate; once its join window has
 	// passed it cannot add itself back.
@@ -275,4 +279,24 @@ func TestInitAndLostJoinState(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "join again") {
 		t.Errorf("open of a joined node without raft state: %v", err)
 	}
+}
+
+// waitNodes waits until n's replica records exactly the given members.
+func waitNodes(t *testing.T, n *testNode, want ...string) {
+	t.Helper()
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		nodes, err := n.store.Nodes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, m := range nodes {
+			got = append(got, m.ID)
+		}
+		if strings.Join(got, ",") == strings.Join(want, ",") {
+			return
+		}
+	}
+	t.Errorf("recorded nodes %q, want %q", got, want)
 }

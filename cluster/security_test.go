@@ -186,6 +186,7 @@ func TestForeignCertificateRefused(t *testing.T) {
 func TestOversizedAndMalformedCommands(t *testing.T) {
 	nodes := threeNodes(t)
 	a, b := nodes[0], nodes[1]
+	waitNodes(t, a, "a", "b", "c") // no more membership writes from here on
 	before := a.raft.LastIndex()
 
 	big := putSetting("big", strings.Repeat("x", 2<<20), adminActor)
