@@ -48,7 +48,7 @@ func TestDebControl(t *testing.T) {
 		name, _, _ := strings.Cut(strings.TrimSpace(d), " ")
 		deps = append(deps, name)
 	}
-	for _, need := range []string{"libc6", "libvirt-daemon-system", "qemu-system-x86", "qemu-utils", "iptables", "iproute2"} {
+	for _, need := range []string{"libc6", "libvirt-daemon-system", "qemu-system-x86", "qemu-utils", "iptables", "iproute2", "e2fsprogs"} {
 		if !slices.Contains(deps, need) {
 			t.Errorf("Depends lacks %s: %v", need, deps)
 		}
@@ -74,16 +74,17 @@ func TestDebContents(t *testing.T) {
 		got[strings.TrimPrefix(f[5], ".")] = f[0] + " " + f[1]
 	}
 	want := map[string]string{
-		"/etc/sded/":                              "drwxr-x--- root/root",
-		"/etc/sded/sded.conf":                     "-rw-r----- root/root",
-		"/usr/bin/sded":                           "-rwxr-xr-x root/root",
-		"/lib/systemd/system/sded.service":        "-rw-r--r-- root/root",
-		"/usr/share/doc/sded/changelog.Debian.gz": "-rw-r--r-- 0/0",
-		"/usr/share/doc/sded/copyright":           "-rw-r--r-- root/root",
-		"/usr/share/doc/sded/install.md":          "-rw-r--r-- root/root",
-		"/usr/share/doc/sded/examples/sded.conf":  "-rw-r--r-- root/root",
-		"/usr/share/lintian/overrides/sded":       "-rw-r--r-- root/root",
-		"/usr/share/man/man8/sded.8.gz":           "-rw-r--r-- root/root",
+		"/etc/sded/":                       "drwxr-x--- root/root",
+		"/etc/sded/sded.conf":              "-rw-r----- root/root",
+		"/usr/bin/sded":                    "-rwxr-xr-x root/root",
+		"/lib/systemd/system/sded.service": "-rw-r--r-- root/root",
+		"/lib/systemd/system/sded.service.d/libvirtd.conf": "-rw-r--r-- root/root",
+		"/usr/share/doc/sded/changelog.Debian.gz":          "-rw-r--r-- 0/0",
+		"/usr/share/doc/sded/copyright":                    "-rw-r--r-- root/root",
+		"/usr/share/doc/sded/install.md":                   "-rw-r--r-- root/root",
+		"/usr/share/doc/sded/examples/sded.conf":           "-rw-r--r-- root/root",
+		"/usr/share/lintian/overrides/sded":                "-rw-r--r-- root/root",
+		"/usr/share/man/man8/sded.8.gz":                    "-rw-r--r-- root/root",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("package contents (-want +got):\n%s", diff)

@@ -51,7 +51,7 @@ func TestRPMFiles(t *testing.T) {
 	}
 
 	reqs := strings.Split(strings.TrimSpace(run(t, nil, "rpm", "-qp", "--requires", rpm)), "\n")
-	for _, need := range []string{"libc.so.6()(64bit)", "libvirt", "libvirt-daemon-kvm", "qemu-kvm", "qemu-img", "iptables-nft", "iproute", "systemd"} {
+	for _, need := range []string{"libc.so.6()(64bit)", "libvirt", "libvirt-daemon-kvm", "qemu-kvm", "qemu-img", "iptables-nft", "iproute", "e2fsprogs", "systemd"} {
 		if !slices.Contains(reqs, need) {
 			t.Errorf("RPM does not require %s: %v", need, reqs)
 		}

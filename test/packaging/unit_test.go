@@ -60,8 +60,8 @@ func TestUnitSettings(t *testing.T) {
 		{"Service.RestrictAddressFamilies", []string{"AF_UNIX AF_INET AF_INET6 AF_NETLINK"}, "libvirt socket, IP, netlink"},
 		{"Service.SystemCallFilter", []string{"@system-service", "~@resources @obsolete"}, "allow-list of system calls"},
 		{"Service.UMask", []string{"0077"}, "files sded creates are private"},
-		{"Unit.After", []string{"network-online.target libvirtd.service"}, "ordered after libvirtd and the network"},
-		{"Unit.Wants", []string{"network-online.target libvirtd.service"}, "pulls them in without dying with them"},
+		{"Unit.After", []string{"network-online.target libvirtd.service virtqemud.service virtproxyd.service"}, "ordered after libvirt and the network"},
+		{"Unit.Wants", []string{"network-online.target"}, "pulled in without dying with it (libvirtd: Debian drop-in)"},
 		{"Install.WantedBy", []string{"multi-user.target"}, "enabled by the admin, once configured"},
 	} {
 		if diff := cmp.Diff(tc.want, u[tc.key]); diff != "" {
