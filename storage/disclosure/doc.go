@@ -48,6 +48,15 @@
 // cannot be trusted then), otherwise "fail" if any rule failed, else "pass".
 // Files other than CSV tables are always "review".
 //
+// # Limits and speed
+//
+// Input is bounded (package table: record length, column count, total
+// size; Options.MaxCells). Category values must not contain control
+// characters. Magnitude tables are grouped by two workers over 1 MiB blocks
+// cut at record boundaries, merged in a fixed order so the record is the
+// same on every run; SHA-256 runs on its own goroutine.
+// BenchmarkDisclosureCheck compares a 100 MB table with `wc -l`.
+//
 // # Record
 //
 // Record is the machine-readable disclosure record of one request: every

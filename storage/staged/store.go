@@ -155,7 +155,7 @@ func (s *Store) Put(ctx context.Context, project string, key []byte, name string
 		return File{}, fmt.Errorf("staging %q: %w", name, err)
 	}
 	file := File{ID: id, Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
-	ai, err := s.inspect(ctx, f, tmp, key, project, id, name)
+	ai, err := s.inspect(ctx, f, key, project, id)
 	if err != nil {
 		return File{}, fmt.Errorf("staging %q: %w", name, err)
 	}
@@ -171,7 +171,7 @@ func (s *Store) Put(ctx context.Context, project string, key []byte, name string
 	return file, nil
 }
 
-func (s *Store) inspect(ctx context.Context, f *os.File, path string, key []byte, project, id, name string) (*ArchiveInfo, error) {
+func (s *Store) inspect(ctx context.Context, f *os.File, key []byte, project, id string) (*ArchiveInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
