@@ -90,8 +90,11 @@ func (p RecordAudit) Validate() error {
 	return CheckDetails(p.Details)
 }
 
-// secretWords are detail keys that suggest a secret; Validate refuses them.
-var secretWords = []string{"password", "secret", "token", "hash", "key", "code"}
+// secretWords are the last words of detail keys that name a secret
+// ("password", "new_password", "session_hash", "wrapped_key"); Validate
+// refuses them. IDs ("token_id", "kek_id") are fine.
+var secretWords = map[string]bool{"password": true, "secret": true, "token": true, "hash": true, "key": true,
+	"seed": true, "otp": true, "totp": true, "wrapped": true, "dek": true, "kek": true}
 
 // Validate checks an event about to be stored.
 func (e AuditEvent) Validate() error {
@@ -99,10 +102,9 @@ func (e AuditEvent) Validate() error {
 		return FieldError("action", "is required")
 	}
 	for k := range e.Details {
-		for _, w := range secretWords {
-			if strings.Contains(k, w) && !strings.HasSuffix(k, "_id") {
-				return FieldError("details", "key %q looks like a secret", k)
-			}
+		words := strings.FieldsFunc(k, func(r rune) bool { return r == '_' || r == '.' || r == '-' })
+		if len(words) > 0 && secretWords[words[len(words)-1]] {
+			return FieldError("details", "key %q looks like a secret", k)
 		}
 	}
 	return CheckDetails(e.Details)

@@ -52,7 +52,7 @@ func openChecked(path string, create bool) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("opening state %s: %w: %v", path, ErrUntrusted, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: InitialMmapSize})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("opening state %s: another process holds it open", path)
@@ -129,6 +129,13 @@ func (s *Store) AppliedIndex() uint64 {
 	_ = s.View(func(tx *Tx) error { i = tx.AppliedIndex(); return nil })
 	return i
 }
+
+// InitialMmapSize is the address space bbolt maps up front. bbolt must remap
+// to grow the file, and a remap waits for every read transaction to end; a
+// raft snapshot holds one while it is persisted. Mapping 1 GiB of address
+// space (not memory) up front lets writes go on during a snapshot until the
+// state outgrows it.
+const InitialMmapSize = 1 << 30
 
 // Snapshot is a consistent read-only view of the whole file for a raft
 // snapshot. Release it when done.
