@@ -108,4 +108,6 @@ func exists(err error, what, id string) error {
 	return err
 }
 
-func conflict(format string, args ...any) error { return model.Errorf(model.CodeConflict, format, args...) }
+func conflict(format string, args ...any) error {
+	return model.Errorf(model.CodeConflict, format, args...)
+}
