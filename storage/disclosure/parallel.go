@@ -225,6 +225,9 @@ func boundary(b []byte) int {
 
 // run groups one block's rows into the part's cells.
 func (p *part) run(b block, opt Options, col int, cats []int, adjacent bool, keep, ncols int, names []string) error {
+	if done, err := p.runFast(b, opt, col, ncols, keep, names); done {
+		return err
+	}
 	tr := table.NewBodyReaderBytes(b.data, opt.Limits, b.line, ncols)
 	var key []byte
 	for {

@@ -15,13 +15,31 @@ import (
 
 // bigMagnitude builds a multi-block magnitude CSV with quoted categories,
 // quoted newlines, CRLF and blank lines.
-func bigMagnitude(size int) string {
+func bigMagnitude(size int) string { return genMagnitude(size, true, false) }
+
+// genMagnitude makes a multi-block magnitude table; quoted adds quoted
+// fields (the general reader), valueFirst puts the value column first.
+func genMagnitude(size int, quoted, valueFirst bool) string {
 	r := rand.New(rand.NewPCG(7, 8))
 	regions := []string{"North", "\"South, West\"", "East", "\"Say \"\"hi\"\"\""}
+	if !quoted {
+		regions = []string{"North", "South West", "East", "Île"}
+	}
+	if valueFirst {
+		var b strings.Builder
+		b.WriteString("value,region,band\n")
+		for b.Len() < size {
+			fmt.Fprintf(&b, "%d.%d,%s,b%d\n", r.IntN(1000)-5, r.IntN(10), regions[r.IntN(len(regions))], r.IntN(30))
+			if r.IntN(60) == 0 {
+				b.WriteString("\r\n")
+			}
+		}
+		return b.String()
+	}
 	var b strings.Builder
 	b.WriteString("region,band,value\n")
 	for b.Len() < size {
-		if r.IntN(40) == 0 { // a quoted value spanning two lines
+		if quoted && r.IntN(40) == 0 { // a quoted value spanning two lines
 			fmt.Fprintf(&b, "%s,b%d,\"%d\n\"", regions[r.IntN(len(regions))], r.IntN(30), r.IntN(1000))
 		} else {
 			fmt.Fprintf(&b, "%s,b%d,%d.%d", regions[r.IntN(len(regions))], r.IntN(30), r.IntN(1000)-5, r.IntN(10))
@@ -39,7 +57,15 @@ func bigMagnitude(size int) string {
 }
 
 func TestParallelMatchesSequential(t *testing.T) {
-	in := bigMagnitude(5 << 20)
+	for _, tt := range []struct {
+		name               string
+		quoted, valueFirst bool
+	}{{"quoted", true, false}, {"unquoted fast path", false, false}, {"value first, fast path", false, true}} {
+		t.Run(tt.name, func(t *testing.T) { parallelMatchesSequential(t, genMagnitude(5<<20, tt.quoted, tt.valueFirst)) })
+	}
+}
+
+func parallelMatchesSequential(t *testing.T, in string) {
 	par := check(t, "m.csv", in, Options{})
 
 	// The sequential reference over the same input.
@@ -47,10 +73,18 @@ func TestParallelMatchesSequential(t *testing.T) {
 	tr := table.NewReader(strings.NewReader(in), opt.Limits)
 	hdr, _ := tr.Read()
 	header := []string{string(hdr[0]), string(hdr[1]), string(hdr[2])}
-	seq := FileRecord{Kind: Magnitude, Column: "value", Categories: header[:2]}
-	cols := []Column{{Name: header[0], Role: "category", seen: map[string]struct{}{}}, {Name: header[1], Role: "category", seen: map[string]struct{}{}}, {Name: "value", Role: "value"}}
+	vcol, cats := 2, []int{0, 1}
+	if header[0] == "value" {
+		vcol, cats = 0, []int{1, 2}
+	}
+	seq := FileRecord{Kind: Magnitude, Column: "value", Categories: []string{header[cats[0]], header[cats[1]]}}
+	cols := make([]Column, 3)
+	for i := range cols {
+		cols[i] = Column{Name: header[i], Role: "category", seen: map[string]struct{}{}}
+	}
+	cols[vcol] = Column{Name: "value", Role: "value"}
 	lst := &lister{max: opt.MaxListedCells, counts: map[string]int{}}
-	if err := magnitude(tr, opt, 2, []int{0, 1}, cols, lst, &seq); err != nil {
+	if err := magnitude(tr, opt, vcol, cats, cols, lst, &seq); err != nil {
 		t.Fatal(err)
 	}
 	for i := range cols {
@@ -79,8 +113,8 @@ func TestParallelMatchesSequential(t *testing.T) {
 	if d := cmp.Diff(view(lst.cells), view(par.Cells), approx); d != "" {
 		t.Errorf("parallel differs from sequential (-seq +par)\n%s", d)
 	}
-	if par.Columns[2].Count != cols[2].Count || *par.Columns[2].Min != *cols[2].Min || *par.Columns[2].Max != *cols[2].Max {
-		t.Errorf("value column %+v vs %+v", par.Columns[2], cols[2])
+	if par.Columns[vcol].Count != cols[vcol].Count || *par.Columns[vcol].Min != *cols[vcol].Min || *par.Columns[vcol].Max != *cols[vcol].Max {
+		t.Errorf("value column %+v vs %+v", par.Columns[vcol], cols[vcol])
 	}
 	// Deterministic from run to run.
 	again := check(t, "m.csv", in, Options{})
@@ -116,6 +150,32 @@ func TestParallelErrorsNameTheFirstBadLine(t *testing.T) {
 				opt.MaxCells = 50
 			}
 			_, err := CheckFile(context.Background(), "m.csv", strings.NewReader(tt.in), opt)
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %v containing %q", err, tt.is, tt.want)
+			}
+		})
+	}
+}
+
+func TestFastPathErrors(t *testing.T) {
+	good := genMagnitude(3<<20, false, false)
+	lines := strings.Count(good, "\n")
+	tests := []struct {
+		name, in string
+		opt      Options
+		is       error
+		want     string
+	}{
+		{"ragged late", good + "x,y\n", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: 2 fields, header has 3", lines+1)},
+		{"too many fields, no final newline", good + "x,y,1,2", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: 4 fields", lines+1)},
+		{"control character", good + "x\x1b,y,1\n", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: categories", lines+1)},
+		{"forged escaped key", good + "\x1fx,y,1\n", Options{}, table.ErrMalformed, "control character 0x1f"},
+		{"long line", good + "x,y," + strings.Repeat("1", 5000) + "\n", Options{Limits: table.Limits{MaxRecordBytes: 1000}}, table.ErrLimit, fmt.Sprintf("line %d: line longer than 1000", lines+1)},
+		{"too many cells", good, Options{MaxCells: 10}, table.ErrLimit, "more than 10 cells"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CheckFile(context.Background(), "m.csv", strings.NewReader(tt.in), tt.opt)
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %v containing %q", err, tt.is, tt.want)
 			}
