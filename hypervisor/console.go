@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"libvirt.org/go/libvirt"
@@ -90,4 +91,20 @@ func (d *Driver) ReadSerial(ctx context.Context, name string, max int64) ([]byte
 		return nil, fmt.Errorf("reading serial log of domain %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// OpenConsole connects to the running domain's VNC console socket; the
+// caller speaks RFB over it (the UI's desktop websocket proxies it) and
+// closes it.
+func (d *Driver) OpenConsole(ctx context.Context, name string) (net.Conn, error) {
+	p, err := d.ConsolePath(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var dialer net.Dialer
+	c, err := dialer.DialContext(ctx, "unix", p)
+	if err != nil {
+		return nil, fmt.Errorf("opening console of domain %s: %w", name, err)
+	}
+	return c, nil
 }

@@ -3,7 +3,6 @@ package hypervisor
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 	if sock != s.VNCSocket {
 		t.Errorf("ConsolePath = %q, want %q", sock, s.VNCSocket)
 	}
-	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	conn, err := d.OpenConsole(ctx, s.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
