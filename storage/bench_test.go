@@ -52,7 +52,7 @@ func BenchmarkLUKSIterTime(b *testing.B) {
 			}
 			var p string
 			c := timeIt(func() error {
-				p, err = v.CreateOverlay(ctx, "p", fmt.Sprintf("w%d-%d", it, time.Now().UnixNano()), base, 0, secret)
+				p, err = v.CreateOverlay(ctx, "p", fmt.Sprintf("w%d-%d", it, time.Now().UnixNano()), Image{Path: base, Format: "raw"}, 0, secret)
 				return err
 			})
 			o := timeIt(func() error { _, err := qemuIO(ctx, secret, p, "read 0 512"); return err })

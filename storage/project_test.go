@@ -37,7 +37,7 @@ func TestEnsureProjectAndRemoveWorkstation(t *testing.T) {
 
 	raw := filepath.Join(t.TempDir(), "b.raw")
 	qemuImg(t, "create", "-q", "-f", "raw", raw, "4M")
-	ov, err := v.CreateOverlay(ctx, "p1", "w9", raw, 0, d.VolumeSecret(OverlayVolumeName("w9")))
+	ov, err := v.CreateOverlay(ctx, "p1", "w9", Image{Path: raw, Format: "raw"}, 0, d.VolumeSecret(OverlayVolumeName("w9")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,23 +173,30 @@ func commit(tmp, final string) error {
 }
 
 // CreateOverlay creates the workstation's LUKS-encrypted qcow2 overlay backed
-// by the base image at basePath (see ImagePath), with virtual size sizeBytes
-// (0 = the base image's size). secret is DEK.VolumeSecret(OverlayVolumeName(ws)).
-// It is idempotent: an existing overlay of the right base is returned as is.
-func (v *Volumes) CreateOverlay(ctx context.Context, project, workstation, basePath string, sizeBytes int64, secret []byte) (string, error) {
+// by the registered base image (its Path and Format are used; the format is
+// never probed, so a raw image that looks like qcow2 stays raw), with virtual
+// size sizeBytes (0 = the base image's size). secret is
+// DEK.VolumeSecret(OverlayVolumeName(ws)). It is idempotent: an existing
+// overlay of the right base is returned as is.
+func (v *Volumes) CreateOverlay(ctx context.Context, project, workstation string, img Image, sizeBytes int64, secret []byte) (string, error) {
 	if err := checkID("workstation", workstation); err != nil {
 		return "", err
 	}
 	if _, err := v.ensureProjectDir(project); err != nil {
 		return "", err
 	}
+	basePath := img.Path
+	if !filepath.IsAbs(basePath) || filepath.Clean(basePath) != basePath {
+		// Also keeps qemu from reading "json:..." or "nbd:..." pseudo-paths.
+		return "", fmt.Errorf("creating overlay: base image path %q must be absolute and clean: %w", basePath, ErrInvalidImage)
+	}
+	if img.Format != "qcow2" && img.Format != "raw" {
+		return "", fmt.Errorf("creating overlay: base image format %q: want qcow2 or raw: %w", img.Format, ErrInvalidImage)
+	}
 	final := v.OverlayPath(project, workstation)
-	base, err := qemuInfo(ctx, basePath, "")
+	base, err := qemuInfo(ctx, basePath, img.Format)
 	if err != nil {
 		return "", fmt.Errorf("creating overlay for %s/%s: base image: %w", project, workstation, err)
-	}
-	if base.Format != "qcow2" && base.Format != "raw" {
-		return "", fmt.Errorf("creating overlay: base image %q has format %q: %w", basePath, base.Format, ErrInvalidImage)
 	}
 	if sizeBytes != 0 && sizeBytes < base.VirtualSize {
 		return "", fmt.Errorf("creating overlay: size %d is smaller than the base image (%d bytes)", sizeBytes, base.VirtualSize)

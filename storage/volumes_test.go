@@ -207,7 +207,7 @@ func TestOverlayEncryptsAtRest(t *testing.T) {
 	}
 	d, _ := NewDEK()
 	secret := d.VolumeSecret(OverlayVolumeName("w1"))
-	p, err := v.CreateOverlay(ctx, "p1", "w1", img.Path, 16<<20, secret)
+	p, err := v.CreateOverlay(ctx, "p1", "w1", img, 16<<20, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestOverlayEncryptsAtRest(t *testing.T) {
 	}
 
 	// Idempotent; a second workstation gets its own file.
-	if p2, err := v.CreateOverlay(ctx, "p1", "w1", img.Path, 16<<20, secret); err != nil || p2 != p {
+	if p2, err := v.CreateOverlay(ctx, "p1", "w1", img, 16<<20, secret); err != nil || p2 != p {
 		t.Errorf("second create: %v %v", p2, err)
 	}
 	bad := []struct {
@@ -254,10 +254,12 @@ func TestOverlayEncryptsAtRest(t *testing.T) {
 		{"smaller than base", "p1", "w2", img.Path, 1 << 20, "smaller than the base"},
 		{"traversal in workstation", "p1", "../w", img.Path, 0, "invalid workstation id"},
 		{"traversal in project", "..", "w2", img.Path, 0, "invalid project id"},
+		{"relative base", "p1", "w2", "base.raw", 0, "must be absolute"},
+		{"json pseudo-path base", "p1", "w2", `json:{"file.driver":"file","file.filename":"/etc/shadow"}`, 0, "must be absolute"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := v.CreateOverlay(ctx, tt.project, tt.ws, tt.base, tt.size, secret)
+			_, err := v.CreateOverlay(ctx, tt.project, tt.ws, Image{Path: tt.base, Format: "raw"}, tt.size, secret)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want containing %q", err, tt.want)
 			}
