@@ -19,9 +19,9 @@ import (
 // nopFSM isolates raft, the transport and forwarding from the state machine.
 type nopFSM struct{}
 
-func (nopFSM) Apply(l *raft.Log) any                { return fsm.Result{Index: l.Index} }
+func (nopFSM) Apply(l *raft.Log) any               { return fsm.Result{Index: l.Index} }
 func (nopFSM) Snapshot() (raft.FSMSnapshot, error) { return nil, errors.New("no snapshots") }
-func (nopFSM) Restore(io.ReadCloser) error          { return nil }
+func (nopFSM) Restore(io.ReadCloser) error         { return nil }
 
 // BenchmarkRaftLayer measures this package alone: three in-process nodes on
 // loopback with a no-op FSM, writes proposed on a follower (so every write is
