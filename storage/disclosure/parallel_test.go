@@ -213,3 +213,23 @@ func TestParallelMaxBytes(t *testing.T) {
 		t.Errorf("under the limit: %v", err)
 	}
 }
+
+func TestZeroBytesExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 100000 {
+		var b [8]byte
+		for i := range b {
+			b[i] = ",-\n\x0b+0a\x00\x01\x80\xff"[r.IntN(11)]
+		}
+		x := uint64(0)
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(b[i])
+		}
+		m := zeroBytes(x ^ commas)
+		for i := range b {
+			if got, want := m>>(8*i+7)&1 == 1, b[i] == ','; got != want {
+				t.Fatalf("bytes %q: byte %d flagged %v, want %v", b, i, got, want)
+			}
+		}
+	}
+}
