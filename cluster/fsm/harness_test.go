@@ -113,8 +113,11 @@ func (h *harness) world() {
 	h.ok(model.CmdRegisterImage, admin, model.RegisterImage{Image: model.Image{ID: "img1", Name: "debian", Format: model.FormatQCOW2, SHA256: sha("img"), Size: 1 << 30, Path: "/var/lib/sded/images/debian.qcow2"}})
 	h.ok(model.CmdCreateProject, admin, project("p1", "study-one", "ann"))
 	h.ok(model.CmdCreateProject, admin, project("p2", "study-two", "eve"))
-	for u, r := range map[string]model.MemberRole{"bob": model.RoleResearcher, "cat": model.RoleResearcher, "olly": model.RoleOutputChecker, "otto": model.RoleOutputChecker, "dan": model.RoleDataManager} {
-		h.ok(model.CmdAddMember, user("ann"), model.AddMember{ProjectID: "p1", UserID: u, Role: r})
+	for _, m := range []struct {
+		u string
+		r model.MemberRole
+	}{{"bob", model.RoleResearcher}, {"cat", model.RoleResearcher}, {"olly", model.RoleOutputChecker}, {"otto", model.RoleOutputChecker}, {"dan", model.RoleDataManager}} {
+		h.ok(model.CmdAddMember, user("ann"), model.AddMember{ProjectID: "p1", UserID: m.u, Role: m.r})
 	}
 }
 

@@ -107,7 +107,7 @@ func updateUser(c *applyCtx) (any, error) {
 	}
 	if p.ResetTOTP {
 		u.TOTPSecret, u.TOTPEnrolled, u.TOTPLastStep, u.RecoveryCodeHashes = "", false, 0, nil
-		details["totp"] = "reset"
+		details["two_factor"] = "reset"
 	}
 	u.UpdatedAt = c.cmd.Time
 	if err := u.Validate(); err != nil {
