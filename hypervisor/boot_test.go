@@ -3,12 +3,15 @@ package hypervisor
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sded/sded/hypervisor/seed"
 	"github.com/sded/sded/test/guest"
 	"github.com/sded/sded/test/testenv"
 )
@@ -37,7 +40,13 @@ if mount_disk plain /mnt/plain; then
 	umount /mnt/plain
 fi
 `
-	s := guestSpec(t, d, guest.Probe{Script: script, Net: "none"})
+	userData, err := seed.UserData(seed.Personalisation{Hostname: "ws-boot",
+		Accounts: []seed.Account{{Name: "researcher", Sudo: false}},
+		Mounts:   []seed.Mount{{Serial: "plain", Dir: "/mnt/plain"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := guestSpec(t, d, guest.Probe{Script: script, Net: "none", UserData: string(userData)})
 	dir := filepath.Dir(s.Seed)
 	f := guest.Require(t)
 
@@ -77,10 +86,13 @@ fi
 		t.Errorf("probe rc = %d\n%s", r.RC, r.Output)
 	}
 	for k, want := range map[string]string{
-		"hostname":      strings.Replace(s.Name, "sded-t-", "guest-", 1),
-		"seed_files":    "meta-data sded-env sded-probe.sh user-data ",
-		"system_marker": marker,
-		"plain_marker":  marker,
+		"hostname":              strings.Replace(s.Name, "sded-t-", "guest-", 1),
+		"seed_files":            "meta-data sded-env sded-probe.sh user-data ",
+		"seed.mounted":          "yes",
+		"seed.instance_id":      s.Name,
+		"seed.user_data_sha256": fmt.Sprintf("%x", sha256.Sum256(userData)),
+		"system_marker":         marker,
+		"plain_marker":          marker,
 	} {
 		if got := r.Results[k]; got != want {
 			t.Errorf("probe result %s = %q, want %q (%s)", k, got, want, r)
