@@ -30,11 +30,16 @@
 //
 // # Joining
 //
-// On the CA node, CreateJoinToken returns "sdj1.<secret>.<CA fingerprint>".
-// The new node connects to the CA node pinning that fingerprint (so it
-// cannot be talked into joining another cluster), sends a certificate request
-// with the token, receives its certificate, starts raft and asks to be added as
-// a voter. Tokens are single use and expire (at most seven days).
+// On any member, CreateJoinToken returns "sdj1.<secret>.<CA fingerprint>".
+// The new node connects to any member pinning that fingerprint (so it cannot
+// be talked into joining another cluster), sends a certificate request with
+// the token, receives its certificate, starts raft and asks to be added as a
+// voter. Tokens are single use and expire (at most seven days). The CA key
+// never leaves the node `sded init` ran on: tokens are stored (hashed) and
+// certificates signed there, other members relay to it over the cluster RPC,
+// so that node must be up to add nodes. Removing a node does not revoke its
+// certificate, but a non-member may ask to be added only within an hour of
+// its certificate's issue; after that it must join again with a new token.
 //
 // # Writes and reads
 //

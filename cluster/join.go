@@ -164,7 +164,7 @@ func (n *Node) serveJoin(conn *tls.Conn) {
 		n.mux.refuse(remote, fmt.Sprintf("join: reading request: %v", err), true)
 		return
 	}
-	cert, err := n.signJoin(req)
+	cert, err := n.signJoin(n.ctx, req)
 	if err != nil {
 		me := toModelError(err)
 		n.mux.refuse(remote, fmt.Sprintf("join as node %q refused: %v", req.NodeID, me), true)
@@ -175,7 +175,9 @@ func (n *Node) serveJoin(conn *tls.Conn) {
 	_ = writeFrame(conn, joinResponse{Cert: cert.Raw})
 }
 
-func (n *Node) signJoin(req joinRequest) (*x509.Certificate, error) {
+// signJoin checks a join request and signs its certificate, here if this node
+// holds the CA key, otherwise on the member that does.
+func (n *Node) signJoin(ctx context.Context, req joinRequest) (*x509.Certificate, error) {
 	if err := validNodeID(req.NodeID); err != nil {
 		return nil, &model.Error{Code: codeInvalid, Field: "node_id", Message: err.Error()}
 	}
@@ -186,11 +188,19 @@ func (n *Node) signJoin(req joinRequest) (*x509.Certificate, error) {
 	if tok.fingerprint != n.ident.fingerprint() {
 		return nil, ErrTokenInvalid
 	}
-	if n.ident.caKey == nil {
-		return nil, &model.Error{Code: codeForbidden, Message: "this node does not hold the cluster CA key; join via the node that created the token"}
-	}
 	if n.inConfiguration(req.NodeID) {
 		return nil, &model.Error{Code: model.CodeAlreadyExists, Message: fmt.Sprintf("node %q is already a member; remove it first", req.NodeID)}
+	}
+	if n.ident.caKey == nil {
+		addr, err := n.caHolder(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out joinResponse
+		if err := n.rpc.call(ctx, addr, "signjoin", req, &out); err != nil {
+			return nil, err
+		}
+		return x509.ParseCertificate(out.Cert)
 	}
 	// Check the request before spending the token on it.
 	if _, err := signCSR(n.ident.caCert, n.ident.caKey, req.CSR, req.NodeID); err != nil {
@@ -200,6 +210,23 @@ func (n *Node) signJoin(req joinRequest) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return signCSR(n.ident.caCert, n.ident.caKey, req.CSR, req.NodeID)
+}
+
+// handleSignJoin signs a join request a member relayed.
+func (n *Node) handleSignJoin(ctx context.Context, peer string, body json.RawMessage) (any, error) {
+	var req joinRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &model.Error{Code: codeInvalid, Message: "decoding join request: " + err.Error()}
+	}
+	if n.ident.caKey == nil {
+		return nil, &model.Error{Code: codeForbidden, Message: "this node does not hold the cluster CA key"}
+	}
+	cert, err := n.signJoin(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	n.logger.Info("signed certificate for a node joining via a peer", "node", req.NodeID, "via", peer)
+	return joinResponse{Cert: cert.Raw}, nil
 }
 
 func (n *Node) inConfiguration(id string) bool {

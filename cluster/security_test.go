@@ -123,9 +123,27 @@ func TestJoinTokenErrors(t *testing.T) {
 		t.Errorf("%d refused joins reported as access attempts, want at least 4: %q", got, a.deniedReasons())
 	}
 	waitAudit(t, a, "join.denied")
-	// A follower without the CA key cannot mint tokens.
-	if _, err := b.CreateJoinToken(ctxT(t, time.Second), time.Minute); !errors.Is(err, model.ErrForbidden) {
-		t.Errorf("token on a node without the CA key: %v", err)
+	// A follower without the CA key gets tokens from the CA node, and a new
+	// node can join through the follower.
+	tok, err := b.CreateJoinToken(ctxT(t, 5*time.Second), time.Minute)
+	if err != nil {
+		t.Fatalf("token via a follower: %v", err)
+	}
+	d := newConfig(t, "d")
+	t.Cleanup(d.close)
+	nd, err := Join(ctxT(t, 20*time.Second), b.Addr(), tok, d.cfg)
+	if err != nil {
+		t.Fatalf("joining through a follower: %v", err)
+	}
+	d.Node = nd
+	if _, err := nd.Status(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// A used token is refused through the follower too.
+	e := newConfig(t, "e")
+	t.Cleanup(e.close)
+	if _, err := Join(ctxT(t, 10*time.Second), b.Addr(), tok, e.cfg); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Errorf("reused token via a follower: %v", err)
 	}
 	if _, err := a.CreateJoinToken(ctxT(t, time.Second), 30*24*time.Hour); !errors.Is(err, model.ErrInvalid) {
 		t.Errorf("token with a 30-day lifetime: %v", err)

@@ -12,11 +12,13 @@ import (
 // rpcHandlers builds the cluster RPC's method table.
 func (n *Node) rpcHandlers() map[string]rpcHandler {
 	return map[string]rpcHandler{
-		"propose":   n.handlePropose,
-		"readindex": n.handleReadIndex,
-		"addvoter":  n.handleAddVoter,
-		"remove":    n.handleRemove,
-		"status":    n.handleStatus,
+		"propose":     n.handlePropose,
+		"readindex":   n.handleReadIndex,
+		"addvoter":    n.handleAddVoter,
+		"remove":      n.handleRemove,
+		"status":      n.handleStatus,
+		"createtoken": n.handleCreateToken,
+		"signjoin":    n.handleSignJoin,
 	}
 }
 
@@ -31,6 +33,9 @@ type NodeStatus struct {
 	AppliedIndex uint64 `json:"applied_index"` // applied by the FSM
 	// LastContact is how long ago a follower heard from the leader.
 	LastContact time.Duration `json:"last_contact"`
+	// SignsCertificates says this node holds the CA key (creates and redeems
+	// join tokens).
+	SignsCertificates bool `json:"signs_certificates"`
 }
 
 // Peer is one member of the configuration as seen from this node.
@@ -59,6 +64,7 @@ func (n *Node) selfStatus() NodeStatus {
 		ID: n.id, Addr: n.cfg.AdvertiseAddr, State: n.raft.State().String(),
 		Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: a,
+		SignsCertificates: n.ident.caKey != nil,
 	}
 	if s.State != raft.Leader.String() {
 		s.LastContact = time.Since(n.raft.LastContact())

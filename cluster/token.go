@@ -140,17 +140,26 @@ func (f *tokenFile) use(hash, nodeID string, now time.Time) error {
 }
 
 // CreateJoinToken returns a one-time token that lets one new node join within
-// ttl (at most MaxJoinTokenTTL). It must run on a node holding the CA key (the
-// one `sded init` ran on), and the new node must join through this node.
+// ttl (at most MaxJoinTokenTTL), through any member. Tokens live (hashed) on
+// the node holding the CA key, the one `sded init` ran on; other nodes ask it
+// over the cluster RPC, so that node must be up to create or redeem tokens.
 func (n *Node) CreateJoinToken(ctx context.Context, ttl time.Duration) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if n.ident.caKey == nil {
-		return "", &model.Error{Code: codeForbidden, Message: "this node does not hold the cluster CA key; create join tokens on the node `sded init` ran on"}
-	}
 	if ttl <= 0 || ttl > MaxJoinTokenTTL {
 		return "", &model.Error{Code: codeInvalid, Field: "ttl", Message: fmt.Sprintf("join token lifetime must be between 0 and %s", MaxJoinTokenTTL)}
+	}
+	if n.ident.caKey == nil {
+		addr, err := n.caHolder(ctx)
+		if err != nil {
+			return "", err
+		}
+		var out createTokenResponse
+		if err := n.rpc.call(ctx, addr, "createtoken", createTokenRequest{TTL: ttl}, &out); err != nil {
+			return "", fmt.Errorf("asking the CA node %s for a join token: %w", addr, err)
+		}
+		return out.Token, nil
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -171,4 +180,55 @@ func (n *Node) tokens() *tokenFile {
 		n.tokenStore = &tokenFile{path: filepath.Join(n.cfg.DataDir, "join-tokens.json")}
 	}
 	return n.tokenStore
+}
+
+type createTokenRequest struct {
+	TTL time.Duration `json:"ttl"`
+}
+
+type createTokenResponse struct {
+	Token string `json:"token"`
+}
+
+func (n *Node) handleCreateToken(ctx context.Context, peer string, body json.RawMessage) (any, error) {
+	var req createTokenRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &model.Error{Code: codeInvalid, Message: "decoding token request: " + err.Error()}
+	}
+	if n.ident.caKey == nil {
+		return nil, &model.Error{Code: codeForbidden, Message: "this node does not hold the cluster CA key"}
+	}
+	tok, err := n.CreateJoinToken(ctx, req.TTL)
+	if err != nil {
+		return nil, err
+	}
+	n.logger.Info("created join token for a peer", "peer", peer)
+	return createTokenResponse{Token: tok}, nil
+}
+
+// caHolder finds the member that holds the CA key by asking each for its
+// status.
+func (n *Node) caHolder(ctx context.Context) (string, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return "", unavailableFromRaft(err)
+	}
+	var errs []string
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.id {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var st NodeStatus
+		err := n.rpc.call(cctx, string(s.Address), "status", struct{}{}, &st)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", s.ID, err))
+			continue
+		}
+		if st.SignsCertificates {
+			return string(s.Address), nil
+		}
+	}
+	return "", &model.Error{Code: codeUnavailable, Message: "no reachable member holds the cluster CA key (the node `sded init` ran on must be up to create or redeem join tokens): " + strings.Join(errs, "; ")}
 }
