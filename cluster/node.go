@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/cluster/state"
 )
 
@@ -387,11 +387,10 @@ func (n *Node) latestSnapshotIndex() uint64 {
 	return l[0].Index
 }
 
-var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
+// validNodeID accepts what the model accepts as an actor's node ID.
 func validNodeID(id string) error {
-	if !nodeIDPattern.MatchString(id) {
-		return fmt.Errorf("node ID %q: want 1-63 lower-case letters, digits or '-'", id)
+	if !model.ValidID(id) {
+		return fmt.Errorf("node ID %q: want 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit", id)
 	}
 	return nil
 }
