@@ -382,7 +382,7 @@ type asyncHash struct {
 }
 
 func newAsyncHash() *asyncHash {
-	a := &asyncHash{ch: make(chan []byte, 8), free: make(chan []byte, 8), done: make(chan []byte)}
+	a := &asyncHash{ch: make(chan []byte, 8), free: make(chan []byte, 12), done: make(chan []byte)}
 	go func() {
 		h := sha256.New()
 		for b := range a.ch {

@@ -49,7 +49,7 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 	adjacent := contiguous(cats)
 	parts := make([]*part, workers)
 	chans := make([]chan block, workers)
-	free := make(chan []byte, 2*workers+2)
+	free := make(chan []byte, 4*workers+4) // more than can be in flight: buffers are reused
 	var wg sync.WaitGroup
 	for w := range workers {
 		parts[w] = &part{cells: map[string]*mcell{}, value: Column{Name: cols[col].Name, Role: "value"}}
