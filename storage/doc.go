@@ -10,8 +10,9 @@
 //
 // The cluster key-encryption key (KEK) is 32 random bytes in a root-only
 // file (0600 in a 0700 directory) made by CreateKEK at `sded init`; the
-// config key `kek_file` (default /etc/sded/keys/kek) points to it. LoadKEK
-// refuses a file with loose permissions, another owner, or the wrong size.
+// config key [storage] kek_file points to it (default data_dir/keys/kek, i.e.
+// /var/lib/sded/keys/kek — on the data disk, see below). LoadKEK refuses a
+// file with loose permissions, another owner, or the wrong size.
 //
 // Every project has a random 256-bit data key (DEK). Only its wrapped form
 // (KEK.Wrap: AES-256-GCM, the project ID as additional data, a format
@@ -38,7 +39,7 @@
 // replicated state leaks all data keys. Therefore:
 //
 //   - Back it up once, right after `sded init`, offline: e.g.
-//     `base64 /etc/sded/keys/kek` printed and stored in a safe, or copied to
+//     `base64 /var/lib/sded/keys/kek` printed and stored in a safe, or copied to
 //     two encrypted USB sticks kept apart. Check the backup by comparing the
 //     KEK ID (`sded` logs it at start; KEK.ID) with the restored file's.
 //   - Keep it off the data disk: the KEK must not sit on the disk that holds
