@@ -41,7 +41,7 @@ func TestPasswordHash(t *testing.T) {
 
 func TestPasswordDefaultParams(t *testing.T) {
 	h, err := HashPassword("a long enough password", DefaultArgon2)
-	if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=3,p=2$") {
+	if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=2,p=2$") {
 		t.Fatalf("%q %v", h, err)
 	}
 	if _, err := VerifyPassword("a long enough password", h, DefaultArgon2); err != nil {
@@ -180,6 +180,8 @@ func TestTokensAndRecoveryCodes(t *testing.T) {
 // encoding and checks), and the absolute cost that bounds login rate.
 func BenchmarkHashPassword(b *testing.B) {
 	const n = 5
+	salt := make([]byte, 16)
+	argon2.IDKey([]byte("warm up"), salt, DefaultArgon2.Time, DefaultArgon2.MemoryKiB, DefaultArgon2.Threads, DefaultArgon2.KeyLen)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if _, err := HashPassword("a long enough password", DefaultArgon2); err != nil {
@@ -187,7 +189,6 @@ func BenchmarkHashPassword(b *testing.B) {
 		}
 	}
 	sded := time.Since(start) / n
-	salt := make([]byte, 16)
 	start = time.Now()
 	for i := 0; i < n; i++ {
 		argon2.IDKey([]byte("a long enough password"), salt, DefaultArgon2.Time, DefaultArgon2.MemoryKiB, DefaultArgon2.Threads, DefaultArgon2.KeyLen)
@@ -196,5 +197,5 @@ func BenchmarkHashPassword(b *testing.B) {
 	b.ReportMetric(float64(sded.Milliseconds()), "sded-ms/hash")
 	b.ReportMetric(float64(raw.Milliseconds()), "raw-ms/hash")
 	b.ReportMetric(float64(sded)/float64(raw), "sded/raw")
-	b.Logf("argon2id m=64MiB t=3 p=2: sded %v, raw argon2.IDKey %v, ratio %.2f", sded, raw, float64(sded)/float64(raw))
+	b.Logf("argon2id m=64MiB t=2 p=2: sded %v, raw argon2.IDKey %v, ratio %.2f", sded, raw, float64(sded)/float64(raw))
 }
