@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 const (
@@ -208,6 +209,10 @@ type ReaderAt struct {
 	hdr  []byte
 	size int64 // plaintext size
 	n    uint64
+
+	mu     sync.Mutex // guards the last decrypted chunk (many small reads hit it)
+	cached uint64
+	plain  []byte
 }
 
 func newReaderAt(f io.ReaderAt, fileSize int64, key []byte, project, id string) (*ReaderAt, error) {
@@ -241,24 +246,17 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("negative offset")
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n := 0
-	in := make([]byte, chunkSize+tagSize)
-	nonce := make([]byte, 12)
 	for len(p) > 0 {
 		if off >= r.size {
 			return n, io.EOF
 		}
 		ci := uint64(off / chunkSize)
-		ct := in[:chunkSize+tagSize]
-		if ci == r.n-1 {
-			ct = in[:r.size-int64(ci)*chunkSize+tagSize]
-		}
-		if _, err := r.f.ReadAt(ct, int64(headerSize)+int64(ci)*(chunkSize+tagSize)); err != nil && !errors.Is(err, io.EOF) {
-			return n, err
-		}
-		pt, err := r.aead.Open(nil, chunkNonce(nonce, ci, ci == r.n-1), ct, r.hdr)
+		pt, err := r.chunk(ci)
 		if err != nil {
-			return n, fmt.Errorf("chunk %d: %w", ci, ErrCorrupt)
+			return n, err
 		}
 		c := copy(p, pt[off-int64(ci)*chunkSize:])
 		p = p[c:]
@@ -266,4 +264,26 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		off += int64(c)
 	}
 	return n, nil
+}
+
+// chunk returns the plaintext of chunk ci, from the cache if it is the last
+// one decrypted.
+func (r *ReaderAt) chunk(ci uint64) ([]byte, error) {
+	if r.plain != nil && r.cached == ci {
+		return r.plain, nil
+	}
+	ct := make([]byte, chunkSize+tagSize)
+	if ci == r.n-1 {
+		ct = ct[:r.size-int64(ci)*chunkSize+tagSize]
+	}
+	if _, err := r.f.ReadAt(ct, int64(headerSize)+int64(ci)*(chunkSize+tagSize)); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	pt, err := r.aead.Open(r.plain[:0], chunkNonce(make([]byte, 12), ci, ci == r.n-1), ct, r.hdr)
+	if err != nil {
+		r.plain = nil
+		return nil, fmt.Errorf("chunk %d: %w", ci, ErrCorrupt)
+	}
+	r.plain, r.cached = pt, ci
+	return pt, nil
 }

@@ -308,3 +308,34 @@ func TestArchives(t *testing.T) {
 		})
 	}
 }
+
+func TestReaderAtTamper(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Config{})
+	key := testKey()
+	data := make([]byte, 3*chunkSize+10)
+	rand.Read(data)
+	f, err := s.Put(ctx, "p1", key, "a.bin", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.root, "p1", f.ID)
+	b, _ := os.ReadFile(path)
+	b[headerSize+chunkSize+tagSize+5] ^= 1 // second chunk
+	os.WriteFile(path, b, 0o600)
+	ra, c, err := s.OpenAt(ctx, "p1", key, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 100)
+	if _, err := ra.ReadAt(buf, 10); err != nil {
+		t.Errorf("first chunk: %v", err)
+	}
+	if _, err := ra.ReadAt(buf, chunkSize+10); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("tampered chunk: %v", err)
+	}
+	if _, err := ra.ReadAt(buf, 2*chunkSize); err != nil || !bytes.Equal(buf, data[2*chunkSize:2*chunkSize+100]) {
+		t.Errorf("third chunk after a failure: %v", err)
+	}
+}
