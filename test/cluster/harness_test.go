@@ -49,7 +49,6 @@ type proc struct {
 	bind    string // raft+RPC address
 	http    string // control API address
 	netns   string // run inside this network namespace if set
-	extra   []string
 	logPath string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -128,9 +127,6 @@ func (p *proc) start(args ...string) {
 
 // kill sends SIGKILL and waits for the process to exit.
 func (p *proc) kill() { p.signal(syscall.SIGKILL) }
-
-// stop sends SIGTERM and waits.
-func (p *proc) stop() { p.signal(syscall.SIGTERM) }
 
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
