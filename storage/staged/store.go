@@ -3,7 +3,6 @@ package staged
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -139,7 +138,13 @@ func (s *Store) Put(ctx context.Context, project string, key []byte, name string
 	if err != nil {
 		return File{}, fmt.Errorf("staging %q: %w", name, err)
 	}
-	h := sha256.New()
+	h := newAsyncHash()
+	hashed := false
+	defer func() {
+		if !hashed {
+			h.Sum()
+		}
+	}()
 	// Read one byte past the limit to tell "exactly max" from "too large".
 	n, err := io.CopyBuffer(io.MultiWriter(ew, h), io.LimitReader(ctxReader{ctx, r}, s.max+1), make([]byte, chunkSize))
 	if err != nil {
@@ -154,7 +159,8 @@ func (s *Store) Put(ctx context.Context, project string, key []byte, name string
 	if err := f.Sync(); err != nil {
 		return File{}, fmt.Errorf("staging %q: %w", name, err)
 	}
-	file := File{ID: id, Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	hashed = true
+	file := File{ID: id, Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum())}
 	ai, err := s.inspect(ctx, f, key, project, id)
 	if err != nil {
 		return File{}, fmt.Errorf("staging %q: %w", name, err)
