@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,6 +41,9 @@ const maxDesktopMessage = 2 << 20
 // side ends, the desktop idles out or the server shuts down.
 func (s *server) desktopSocket(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx, a, id := r.Context(), p.actor(), r.PathValue("id")
+	if !sameOrigin(r) {
+		return errCrossOrigin
+	}
 	grant, err := s.svc.OpenDesktop(ctx, a, id, remote(r))
 	if err != nil {
 		return err
@@ -81,4 +86,15 @@ func (s *server) desktopSocket(w http.ResponseWriter, r *http.Request, p *princi
 		"reason", closeReason, "dropped_copy_out", st.DroppedServerCutText, "dropped_paste", st.DroppedClientCutText,
 		"pasted", st.ForwardedClientCutText, "bytes_to_browser", st.BytesToClient)
 	return nil
+}
+
+// sameOrigin reports whether a websocket request comes from a page of this
+// server (or from a client that sends no Origin, which no browser does).
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -55,7 +56,11 @@ type testServer struct {
 
 func newTestServer(t *testing.T, f *fakeService, d DesktopDialer) *testServer {
 	t.Helper()
-	h := New(Config{Version: "test"}, f, d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logw io.Writer = io.Discard
+	if testing.Verbose() {
+		logw = os.Stderr
+	}
+	h := New(Config{Version: "test"}, f, d, slog.New(slog.NewTextHandler(logw, nil)))
 	ts := httptest.NewTLSServer(h)
 	t.Cleanup(ts.Close)
 	c := ts.Client()
