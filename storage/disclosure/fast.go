@@ -34,6 +34,7 @@ func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []strin
 	}
 	data := b.data
 	line := b.line
+	var lastCell *mcell // sorted exports repeat a key on consecutive lines
 	start, ncommas, first, last := 0, 0, -1, -1
 	// endLine handles the line data[start:end].
 	endLine := func(end int) error {
@@ -65,7 +66,10 @@ func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []strin
 		if len(key) > 0 && key[0] == 0x1f { // reserved for escaped keys
 			return fmt.Errorf("line %d: %w", line, table.CheckControl(key[:1]))
 		}
-		cell, ok := p.cells[string(key)]
+		cell, ok := lastCell, lastCell != nil && lastCell.key == string(key)
+		if !ok {
+			cell, ok = p.cells[string(key)]
+		}
 		if !ok {
 			if len(p.cells) >= opt.MaxCells {
 				return fmt.Errorf("%w: more than %d cells", table.ErrLimit, opt.MaxCells)
@@ -76,6 +80,7 @@ func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []strin
 			cell = &mcell{key: string(key), top: make([]float64, 0, keep)}
 			p.cells[cell.key] = cell
 		}
+		lastCell = cell
 		v := parseValue(val)
 		cell.add(v, keep)
 		p.value.addNumber(v)
