@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -337,5 +338,26 @@ func TestReaderAtTamper(t *testing.T) {
 	}
 	if _, err := ra.ReadAt(buf, 2*chunkSize); err != nil || !bytes.Equal(buf, data[2*chunkSize:2*chunkSize+100]) {
 		t.Errorf("third chunk after a failure: %v", err)
+	}
+}
+
+// TestPutStreams stores a 64 MiB stream and checks the heap never held it.
+func TestPutStreams(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Config{})
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f, err := s.Put(ctx, "p1", testKey(), "big.bin", io.LimitReader(zeroReader{}, 64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if f.Size != 64<<20 {
+		t.Errorf("size %d", f.Size)
+	}
+	// TotalAlloc counts every allocation made during Put.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("Put allocated %d MiB for a 64 MiB stream", alloc>>20)
 	}
 }
