@@ -227,6 +227,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	case hasState:
 		n.logger.Info("resuming raft node", "node", cfg.NodeID, "addr", cfg.AdvertiseAddr,
 			"last_index", n.raft.LastIndex(), "state_applied_index", storeIndex)
+		go n.updateOwnAddress()
 	}
 	ok = true
 	return n, nil

@@ -112,10 +112,12 @@ func TestThreeNodes(t *testing.T) {
 		})
 	}
 
-	// c restarts with its data and catches up with a write made meanwhile.
+	// c restarts with its data, on a new address, and catches up with a write
+	// made meanwhile.
 	c.close()
 	mustPut(t, a.Node, "while-down", "yes")
 	c.openStore(t)
+	c.cfg.BindAddr, c.cfg.AdvertiseAddr = freeAddr(t), ""
 	n, err := Open(ctxT(t, 20*time.Second), c.cfg)
 	if err != nil {
 		t.Fatalf("restarting c: %v", err)
@@ -126,6 +128,15 @@ func TestThreeNodes(t *testing.T) {
 	}
 	if got := setting(t, c.store, "while-down"); got != "yes" {
 		t.Errorf("restarted c: while-down = %q", got)
+	}
+	cf := a.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == "c" && string(s.Address) != c.cfg.BindAddr {
+			t.Errorf("c's address in the configuration: %s, want %s", s.Address, c.cfg.BindAddr)
+		}
 	}
 
 	// The leader records the members in the state.
@@ -149,7 +160,7 @@ func TestThreeNodes(t *testing.T) {
 	if err := b.RemoveNode(ctxT(t, 10*time.Second), "c"); err != nil {
 		t.Fatal(err)
 	}
-	cf := a.raft.GetConfiguration()
+	cf = a.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		t.Fatal(err)
 	}

@@ -85,3 +85,45 @@ func (n *Node) proposeSystem(ctx context.Context, t model.CommandType, actor mod
 	}
 	return nil
 }
+
+// updateOwnAddress runs once after a restart: if the configuration records
+// this node under another address (its IP changed), it asks a peer to update
+// it. Peers cannot reach this node at the old address, so it asks them, not
+// the leader it may not know yet.
+func (n *Node) updateOwnAddress() {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	var peers []string
+	stale := false
+	for _, s := range f.Configuration().Servers {
+		switch {
+		case string(s.ID) != n.id:
+			peers = append(peers, string(s.Address))
+		case string(s.Address) != n.cfg.AdvertiseAddr:
+			stale = true
+			n.logger.Info("this node's address changed; asking the cluster to update it", "old", string(s.Address), "new", n.cfg.AdvertiseAddr)
+		}
+	}
+	if !stale {
+		return
+	}
+	req := addVoterRequest{ID: n.id, Addr: n.cfg.AdvertiseAddr}
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		for _, p := range peers {
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			err := n.rpc.call(ctx, p, "addvoter", req, nil)
+			cancel()
+			if err == nil {
+				n.logger.Info("cluster updated this node's address", "addr", n.cfg.AdvertiseAddr)
+				return
+			}
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
