@@ -17,7 +17,13 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
 # Resolve the kernel package behind the cloud metapackage (e.g. linux-image-6.1.0-56-cloud-amd64).
-KPKG=$(apt-cache depends "$KPKG_META" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+resolve_kernel() { apt-cache depends "$KPKG_META" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+KPKG=$(resolve_kernel)
+if [ -z "$KPKG" ] && [ "$(id -u)" -eq 0 ]; then
+	echo "guest: $KPKG_META unknown to apt; running apt-get update"
+	apt-get update -qq >/dev/null 2>&1 || true
+	KPKG=$(resolve_kernel)
+fi
 if [ -z "$KPKG" ]; then
 	echo "guest: cannot resolve $KPKG_META with apt-cache; run apt-get update (or make deps)" >&2
 	exit 1
