@@ -41,7 +41,8 @@ type Options struct {
 	Column string
 	// MaxCells bounds the cells of one table; default 1,000,000.
 	MaxCells int
-	// MaxListedCells bounds the cells listed in the record; default 10,000.
+	// MaxListedCells bounds the cells listed in the record; default 1,000
+	// (see also Record.Fit).
 	MaxListedCells int
 }
 
@@ -53,7 +54,7 @@ func (o Options) withDefaults() Options {
 		o.MaxCells = 1_000_000
 	}
 	if o.MaxListedCells <= 0 {
-		o.MaxListedCells = 10_000
+		o.MaxListedCells = 1_000
 	}
 	return o
 }

@@ -2,7 +2,8 @@
 // tables leaving a project through the airlock, following ACRO's rules and
 // defaults (AI-SDC/ACRO, acro/default.yaml): minimum threshold 10, dominance
 // N-K with n=2 and k=0.9, p-ratio 0.1, zeros disclosive; negative or missing
-// values mean "review" (a human must look), as in ACRO.
+// values mean "review" (a human must look), as in ACRO. Thresholds are set
+// per project tier (Tiers).
 //
 // # What researchers export
 //
@@ -62,6 +63,7 @@
 // Record is the machine-readable disclosure record of one request: every
 // file's SHA-256 and size, the rules applied, each rule's result per cell
 // (every cell up to MaxListedCells, beyond that the cells that did not pass,
-// flagged "truncated"), and per-column summaries (min, max, sum, counts,
+// flagged "truncated"; Record.Fit trims it to the size replicated state
+// allows), and per-column summaries (min, max, sum, counts,
 // distinct categories, and whether numbers look rounded).
 package disclosure
