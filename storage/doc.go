@@ -63,10 +63,11 @@
 //
 // LUKS key derivation (encrypt.iter-time) is tuned to DefaultIterTimeMS
 // instead of qemu's 2000 ms: the secrets are random 256-bit keys, so PBKDF2
-// stretching adds no security, while it costs every unlock. Measured on this
-// project's CI host (BenchmarkLUKSIterTime): unlock 25 ms instead of 2.5 s;
-// create about 1.9 s instead of 6.3 s (what remains is qemu's fixed PBKDF2
-// calibration, at least 2 × 500 ms of CPU, which qemu-img cannot skip).
+// stretching adds no security, while it costs every unlock. Measured on a
+// busy 2-core build host (BenchmarkLUKSIterTime): unlock 21-25 ms instead of
+// 2.5-2.8 s; create 1.9-3.5 s instead of 5.5-6.3 s. What remains of create is
+// qemu's PBKDF2 calibration (twice at least 500 ms of CPU), which qemu-img
+// offers no way to skip; it is paid once per volume, not per start.
 //
 // # Data volume
 //
