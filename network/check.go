@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -24,18 +25,53 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.linkMem = ls
 	drifts := linkDrift(c, ls)
 	want := desired(c)
+	tables, err := m.observeAll(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range families {
-		t, err := m.observe(ctx, f)
-		if err != nil {
-			m.applied[f] = nil
-			return nil, err
-		}
+		t := tables[f]
 		m.applied[f] = &t
 		drifts = append(drifts, ruleDrift(f, t, c.prefix(), want[f])...)
 	}
 	return drifts, nil
+}
+
+// observeAll reads the three tables concurrently. On error Manager's memory
+// of all of them is dropped.
+func (m *Manager) observeAll(ctx context.Context) (map[family]table, error) {
+	type result struct {
+		f   family
+		t   table
+		err error
+	}
+	ch := make(chan result, len(families))
+	for _, f := range families {
+		go func() {
+			var t table
+			err := m.inNS(func() (err error) { t, err = m.observe(ctx, f); return err })
+			ch <- result{f, t, err}
+		}()
+	}
+	out := map[family]table{}
+	var errs []error
+	for range families {
+		r := <-ch
+		out[r.f] = r.t
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		for _, f := range families {
+			m.applied[f] = nil
+		}
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 func linkDrift(c Config, ls []link) []Drift {

@@ -165,6 +165,26 @@ func (f *fakeLinks) List(context.Context) ([]link, error) {
 	return out, f.err("list", "")
 }
 
+func (f *fakeLinks) Get(_ context.Context, name string) (link, bool, error) {
+	l, ok := f.l[name]
+	if !ok {
+		return link{}, false, f.err("get", name)
+	}
+	c := *l
+	c.Addrs = slices.Clone(l.Addrs)
+	return c, true, f.err("get", name)
+}
+
+func (f *fakeLinks) AddrOwners(context.Context) (map[netip.Prefix]string, error) {
+	out := map[netip.Prefix]string{}
+	for _, l := range f.l {
+		for _, a := range l.Addrs {
+			out[a] = l.Name
+		}
+	}
+	return out, f.err("addrs", "")
+}
+
 func (f *fakeLinks) AddBridge(_ context.Context, name, alias string) error {
 	if err := f.err("add", name); err != nil {
 		return err

@@ -36,6 +36,8 @@ func (l link) owned() bool {
 // links is the slice of netlink that Manager uses.
 type links interface {
 	List(ctx context.Context) ([]link, error)
+	Get(ctx context.Context, name string) (l link, ok bool, err error)
+	AddrOwners(ctx context.Context) (map[netip.Prefix]string, error)
 	AddBridge(ctx context.Context, name, alias string) error
 	Delete(ctx context.Context, name string) error
 	SetUp(ctx context.Context, name string) error
@@ -85,6 +87,40 @@ func (n netlinkLinks) List(_ context.Context) ([]link, error) {
 			ones, _ := a.Mask.Size()
 			out[i].Addrs = append(out[i].Addrs, netip.PrefixFrom(ip, ones))
 		}
+	}
+	return out, nil
+}
+
+func (n netlinkLinks) Get(_ context.Context, name string) (link, bool, error) {
+	l, err := n.h.LinkByName(name)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return link{}, false, nil
+	}
+	if err != nil {
+		return link{}, false, fmt.Errorf("finding link %q: %w", name, err)
+	}
+	a := l.Attrs()
+	return link{Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}, true, nil
+}
+
+// AddrOwners maps every IPv4 address on the host to its link's name.
+func (n netlinkLinks) AddrOwners(_ context.Context) (map[netip.Prefix]string, error) {
+	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	out := map[netip.Prefix]string{}
+	for _, a := range addrs {
+		if a.IPNet == nil {
+			continue
+		}
+		l, err := n.h.LinkByIndex(a.LinkIndex)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		ip, _ := netip.AddrFromSlice(a.IP.To4())
+		ones, _ := a.Mask.Size()
+		out[netip.PrefixFrom(ip, ones)] = l.Attrs().Name
 	}
 	return out, nil
 }

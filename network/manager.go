@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -30,14 +32,18 @@ type Options struct {
 // everything, reports drift and refreshes that memory, so a Set after a Check
 // repairs what the Check found.
 type Manager struct {
-	log     *slog.Logger
-	links   links
-	tables  map[family]ruleTable
-	sameNS  func() error
+	log    *slog.Logger
+	links  links
+	tables map[family]ruleTable
+	sameNS func() error
+	// inNS runs fn on a thread in the manager's network namespace, so
+	// programs it starts from other goroutines act there too.
+	inNS    func(fn func() error) error
 	closeFn func()
 
 	mu      sync.Mutex
 	applied map[family]*table // nil: unknown, read before the next Set
+	linkMem []link            // nil: unknown, listed before the next Set
 }
 
 // New returns a Manager for the calling thread's network namespace (lock the
@@ -70,13 +76,28 @@ func New(ctx context.Context, log *slog.Logger, opts Options) (*Manager, error) 
 		}
 		return nil
 	}
+	m.inNS = func(fn func() error) error {
+		// A goroutine started by the caller may run on any thread: lock
+		// one, move it into the namespace and let it die with the goroutine
+		// (it is never unlocked, so it never runs other goroutines).
+		ch := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			if err := netns.Set(origin); err != nil {
+				ch <- fmt.Errorf("entering network namespace: %w", err)
+				return
+			}
+			ch <- fn()
+		}()
+		return <-ch
+	}
 	m.closeFn = func() { h.Close(); origin.Close() }
 	return m, nil
 }
 
 func newManager(log *slog.Logger, l links, tables map[family]ruleTable) *Manager {
 	return &Manager{log: log, links: l, tables: tables, sameNS: func() error { return nil }, closeFn: func() {},
-		applied: map[family]*table{}}
+		inNS: func(fn func() error) error { return fn() }, applied: map[family]*table{}}
 }
 
 // Close releases the netlink handle. It changes nothing on the host.
@@ -97,7 +118,7 @@ func (m *Manager) Set(ctx context.Context, cfg Config) error {
 	if err := m.sameNS(); err != nil {
 		return err
 	}
-	ls, err := m.links.List(ctx)
+	ls, err := m.knownLinks(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -107,29 +128,94 @@ func (m *Manager) Set(ctx context.Context, cfg Config) error {
 	if err := m.observeUnknown(ctx); err != nil {
 		return err
 	}
+	// From here on, any error leaves the link memory unknown: the next Set
+	// or Check lists the links again.
+	m.linkMem = nil
 	want := map[string]bool{}
 	for _, n := range c.Networks {
 		want[n.Bridge] = true
 	}
+	var kept []link
 	for _, l := range ls {
 		if l.owned() && !want[l.Name] {
 			if err := m.links.Delete(ctx, l.Name); err != nil {
 				return err
 			}
 			m.log.InfoContext(ctx, "removed bridge", "bridge", l.Name, "alias", l.Alias)
+			continue
 		}
+		kept = append(kept, l)
 	}
 	old, err := m.applyRules(ctx, c.prefix(), desired(c))
 	if err != nil {
 		return err
 	}
-	if err := m.applyLinks(ctx, c, ls); err != nil {
+	after, err := m.applyLinks(ctx, c, kept)
+	if err != nil {
 		if _, uerr := m.applyRules(ctx, c.prefix(), old); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("undoing rules: %w", uerr))
 		}
 		return err
 	}
+	m.linkMem = after
 	return nil
+}
+
+// knownLinks returns the links as last listed and changed by Manager (listing
+// them when unknown), after looking up afresh every bridge name c needs that
+// Manager has not created, so a link that appeared since is never taken over.
+func (m *Manager) knownLinks(ctx context.Context, c Config) ([]link, error) {
+	if m.linkMem == nil {
+		ls, err := m.links.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.linkMem = ls
+	}
+	known := map[string]bool{}
+	for _, l := range m.linkMem {
+		known[l.Name] = l.owned()
+	}
+	ls := slices.Clone(m.linkMem)
+	fresh := false
+	for _, n := range c.Networks {
+		if known[n.Bridge] {
+			continue
+		}
+		fresh = true
+		l, ok, err := m.links.Get(ctx, n.Bridge)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			m.linkMem = nil // memory was stale
+			ls = append(ls, l)
+		}
+	}
+	if !fresh {
+		return ls, nil
+	}
+	// New networks: check their subnets against the host's current addresses.
+	owners, err := m.links.AddrOwners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx := map[string]int{}
+	for i, l := range ls {
+		idx[l.Name] = i
+	}
+	for a, name := range owners {
+		i, ok := idx[name]
+		if !ok {
+			idx[name] = len(ls)
+			ls = append(ls, link{Name: name})
+			i = idx[name]
+		}
+		if !slices.Contains(ls[i].Addrs, a) {
+			ls[i].Addrs = append(slices.Clone(ls[i].Addrs), a)
+		}
+	}
+	return ls, nil
 }
 
 // preflight refuses a config whose bridge names or subnets are taken by links
@@ -171,11 +257,15 @@ func (m *Manager) observeUnknown(ctx context.Context) error {
 		if m.applied[f] != nil {
 			continue
 		}
-		t, err := m.observe(ctx, f)
+		tables, err := m.observeAll(ctx)
 		if err != nil {
 			return err
 		}
-		m.applied[f] = &t
+		for _, g := range families {
+			t := tables[g]
+			m.applied[g] = &t
+		}
+		return nil
 	}
 	return nil
 }
@@ -193,35 +283,60 @@ func (m *Manager) observe(ctx context.Context, f family) (table, error) {
 // rulesets that were in place before, for undo.
 func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family]ruleset) (map[family]ruleset, error) {
 	old := map[family]ruleset{}
+	scripts := map[family]string{}
 	for _, f := range families {
 		old[f] = ownedRuleset(*m.applied[f], prefix)
+		if s := plan(*m.applied[f], prefix, want[f], f == famEB); s != "" {
+			scripts[f] = s
+		}
 	}
-	var done []family
+	// The families are independent tables: apply them concurrently, each
+	// in one transaction.
+	errs := map[family]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for f, script := range scripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := m.inNS(func() error { return m.tables[f].Restore(ctx, script) })
+			mu.Lock()
+			errs[f] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var failed []error
 	for _, f := range families {
-		cur := *m.applied[f]
-		script := plan(cur, prefix, want[f], f == famEB)
-		if script == "" {
+		if _, ran := scripts[f]; !ran {
 			continue
 		}
-		if err := m.tables[f].Restore(ctx, script); err != nil {
-			m.log.ErrorContext(ctx, "applying rules failed", "family", string(f), "err", err)
-			for _, g := range slices.Backward(done) {
-				undo := plan(*m.applied[g], prefix, old[g], g == famEB)
-				if uerr := m.tables[g].Restore(ctx, undo); uerr != nil {
-					m.applied[g] = nil
-					err = errors.Join(err, fmt.Errorf("undoing %s rules: %w", g, uerr))
-					continue
-				}
-				t := m.applied[g].withRuleset(prefix, old[g])
-				m.applied[g] = &t
-			}
-			return old, err
+		if errs[f] != nil {
+			m.log.ErrorContext(ctx, "applying rules failed", "family", string(f), "err", errs[f])
+			failed = append(failed, errs[f])
+			continue
 		}
-		next := cur.withRuleset(prefix, want[f])
+		next := m.applied[f].withRuleset(prefix, want[f])
 		m.applied[f] = &next
-		done = append(done, f)
 	}
-	return old, nil
+	if len(failed) == 0 {
+		return old, nil
+	}
+	err := errors.Join(failed...)
+	for _, g := range families {
+		if _, ran := scripts[g]; !ran || errs[g] != nil {
+			continue
+		}
+		undo := plan(*m.applied[g], prefix, old[g], g == famEB)
+		if uerr := m.tables[g].Restore(ctx, undo); uerr != nil {
+			m.applied[g] = nil
+			err = errors.Join(err, fmt.Errorf("undoing %s rules: %w", g, uerr))
+			continue
+		}
+		t := m.applied[g].withRuleset(prefix, old[g])
+		m.applied[g] = &t
+	}
+	return old, err
 }
 
 // ownedRuleset extracts sded's part of t.
@@ -243,7 +358,7 @@ func ownedRuleset(t table, prefix string) ruleset {
 
 // applyLinks creates and repairs the configured bridges. On error it deletes
 // the bridges it created.
-func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (err error) {
+func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (after []link, err error) {
 	byName := map[string]link{}
 	for _, l := range ls {
 		byName[l.Name] = l
@@ -269,7 +384,7 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (err erro
 		l, exists := byName[n.Bridge]
 		if !exists {
 			if err := m.links.AddBridge(ctx, n.Bridge, ownerAlias+n.ID); err != nil {
-				return fmt.Errorf("network %q: %w", n.ID, err)
+				return nil, fmt.Errorf("network %q: %w", n.ID, err)
 			}
 			created = append(created, n.Bridge)
 			l = link{Name: n.Bridge, Kind: "bridge", Alias: ownerAlias + n.ID}
@@ -277,27 +392,29 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (err erro
 		}
 		if !l.IPv6Disabled {
 			if err := m.links.DisableIPv6(ctx, n.Bridge); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
 		for _, a := range l.Addrs {
 			if a != gw {
 				if err := m.links.DelAddr(ctx, n.Bridge, a); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 		if !slices.Contains(l.Addrs, gw) {
 			if err := m.links.AddAddr(ctx, n.Bridge, gw); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if !l.Up {
 			if err := m.links.SetUp(ctx, n.Bridge); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		l.Up, l.IPv6Disabled, l.Addrs = true, true, []netip.Prefix{gw}
+		byName[n.Bridge] = l
 	}
 	for _, l := range ls {
 		master, ok := byName[l.Master]
@@ -305,9 +422,16 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (err erro
 			continue
 		}
 		if err := m.links.SetNoMaster(ctx, l.Name); err != nil {
-			return err
+			return nil, err
 		}
 		m.log.WarnContext(ctx, "detached unexpected port from sded bridge", "port", l.Name, "bridge", l.Master)
+		l.Master = ""
+		byName[l.Name] = l
 	}
-	return nil
+	after = make([]link, 0, len(byName))
+	for _, l := range byName {
+		after = append(after, l)
+	}
+	slices.SortFunc(after, func(a, b link) int { return strings.Compare(a.Name, b.Name) })
+	return after, nil
 }

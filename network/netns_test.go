@@ -18,7 +18,7 @@ import (
 // These tests run Manager against the real kernel, iptables-nft, ip6tables
 // and ebtables inside throwaway network namespaces.
 
-func requireTools(t *testing.T) {
+func requireTools(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for _, c := range []string{"iptables", "ip6tables", "iptables-save", "iptables-restore", "ip6tables-save",
@@ -29,7 +29,7 @@ func requireTools(t *testing.T) {
 
 // inNS creates a throwaway namespace with a Manager created inside it. Call
 // the Manager only through ns.Do.
-func inNS(t *testing.T, opts Options) (*netnstest.NS, *Manager) {
+func inNS(t testing.TB, opts Options) (*netnstest.NS, *Manager) {
 	t.Helper()
 	requireTools(t)
 	ns := netnstest.New(t, "net")
@@ -44,14 +44,14 @@ func inNS(t *testing.T, opts Options) (*netnstest.NS, *Manager) {
 	return ns, m
 }
 
-func nsSet(t *testing.T, ns *netnstest.NS, m *Manager, cfg Config) {
+func nsSet(t testing.TB, ns *netnstest.NS, m *Manager, cfg Config) {
 	t.Helper()
 	if err := ns.Do(func() error { return m.Set(context.Background(), cfg) }); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func nsCheck(t *testing.T, ns *netnstest.NS, m *Manager, cfg Config) []Drift {
+func nsCheck(t testing.TB, ns *netnstest.NS, m *Manager, cfg Config) []Drift {
 	t.Helper()
 	var d []Drift
 	if err := ns.Do(func() (err error) { d, err = m.Check(context.Background(), cfg); return err }); err != nil {

@@ -6,6 +6,7 @@ package netnstest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -67,27 +68,33 @@ func New(t testing.TB, tag string) *NS {
 // Do runs fn on an OS thread switched into the namespace and returns its
 // error. Everything fn does on that thread (sockets, netlink handles, child
 // processes) happens in the namespace.
+//
+// fn must not call t.Fatal (it runs on another goroutine); if it exits that
+// way anyway, Do returns an error instead of hanging, and the thread, still
+// locked and in the namespace, is discarded.
 func (ns *NS) Do(fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
+		result := errors.New("function passed to Do exited without returning (t.Fatal or runtime.Goexit)")
+		defer func() { ch <- result }()
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
-			ch <- err
+			result = err
 			return
 		}
 		defer orig.Close()
 		if err := netns.Set(ns.Handle); err != nil {
-			ch <- fmt.Errorf("entering %s: %w", ns.Name, err)
+			result = fmt.Errorf("entering %s: %w", ns.Name, err)
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			ch <- fmt.Errorf("leaving %s: %w", ns.Name, err) // thread stays locked and dies
+			result = fmt.Errorf("leaving %s: %w", ns.Name, err) // thread stays locked and dies
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- ferr
+		result = ferr
 	}()
 	return <-ch
 }
