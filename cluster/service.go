@@ -138,9 +138,26 @@ func (s *Service) propose(ctx context.Context, t model.CommandType, actor model.
 	if res.Err != nil {
 		return res.Err
 	}
+	// Read your writes: the local replica (a follower) may lag the leader
+	// that applied the command.
+	if err := s.waitApplied(ctx, res.Index); err != nil {
+		return err
+	}
 	if out != nil && len(res.Value) > 0 {
 		if err := json.Unmarshal(res.Value, out); err != nil {
 			return fmt.Errorf("decoding %s result: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// waitApplied waits until the local replica has applied index.
+func (s *Service) waitApplied(ctx context.Context, index uint64) error {
+	for wait := 500 * time.Microsecond; s.st.AppliedIndex() < index; wait = min(wait*2, 20*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return model.Errorf(model.CodeUnavailable, "waiting for this node to apply index %d: %v", index, ctx.Err())
+		case <-time.After(wait):
 		}
 	}
 	return nil

@@ -261,6 +261,13 @@ func (s *Service) LookupSession(ctx context.Context, token string) (SessionInfo,
 	}
 	hash := auth.HashToken(token)
 	sess, err := s.st.Session(hash)
+	if model.CodeOf(err) == model.CodeNotFound {
+		// Perhaps created through another node a moment ago.
+		if err := s.fresh(ctx); err != nil {
+			return SessionInfo{}, err
+		}
+		sess, err = s.st.Session(hash)
+	}
 	if err != nil {
 		if model.CodeOf(err) == model.CodeNotFound {
 			return SessionInfo{}, model.Errorf(model.CodeUnauthenticated, "not logged in")
