@@ -341,9 +341,18 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 	p := e.project(t, "study", ann)
 	before := e.p.count()
 	for name, call := range map[string]func() error{
-		"short password":    func() error { _, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: "Z", Password: "short"}); return err },
-		"bad username":      func() error { _, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "Zed Smith", DisplayName: "Z", Password: "long enough pw"}); return err },
-		"huge display name": func() error { _, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: strings.Repeat("z", 1000), Password: "long enough pw"}); return err },
+		"short password": func() error {
+			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: "Z", Password: "short"})
+			return err
+		},
+		"bad username": func() error {
+			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "Zed Smith", DisplayName: "Z", Password: "long enough pw"})
+			return err
+		},
+		"huge display name": func() error {
+			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: strings.Repeat("z", 1000), Password: "long enough pw"})
+			return err
+		},
 		"bad slug": func() error {
 			_, err := e.svc.CreateProject(ctx, e.admin, model.CreateProject{Name: "x", Slug: "../etc"})
 			return err
@@ -354,7 +363,10 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 		},
 		"bad desired state": func() error { _, err := e.svc.SetWorkstationRun(ctx, ann, "w1", "exploded"); return err },
 		"bad setting key":   func() error { _, err := e.svc.PutSetting(ctx, e.admin, "A B", "x"); return err },
-		"huge setting":      func() error { _, err := e.svc.PutSetting(ctx, e.admin, "banner", strings.Repeat("x", 1<<17)); return err },
+		"huge setting": func() error {
+			_, err := e.svc.PutSetting(ctx, e.admin, "banner", strings.Repeat("x", 1<<17))
+			return err
+		},
 		"traversal file name": func() error {
 			_, err := e.svc.AddAirlockFile(ctx, ann, model.AddAirlockFile{RequestID: "r1", Name: "../x", SHA256: strings.Repeat("a", 64)})
 			return err
