@@ -229,7 +229,7 @@ func Restore(ctx context.Context, file string, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.waitLeader(ctx); err != nil {
+	if err := n.WaitLeader(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}

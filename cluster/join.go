@@ -150,7 +150,7 @@ func (n *Node) addSelf(ctx context.Context, addr string) error {
 		case <-time.After(wait):
 		}
 	}
-	return n.waitLeader(ctx)
+	return n.WaitLeader(ctx)
 }
 
 // serveJoin answers one join request on a connection without a client

@@ -221,7 +221,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 		if err := f.Error(); err != nil {
 			return nil, fmt.Errorf("bootstrapping cluster: %w", err)
 		}
-		if err := n.waitLeader(ctx); err != nil {
+		if err := n.WaitLeader(ctx); err != nil {
 			return nil, err
 		}
 	case hasState:
@@ -270,8 +270,10 @@ func (n *Node) accessDenied(remote, reason string, join bool) {
 	}
 }
 
-// waitLeader waits until some node, possibly this one, leads.
-func (n *Node) waitLeader(ctx context.Context) error {
+// WaitLeader waits until some node, possibly this one, leads: after a restart
+// Open returns before an election (a majority may still be down), and a
+// daemon can use this to report readiness.
+func (n *Node) WaitLeader(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -45,7 +45,7 @@ func TestSingleNodeBootstrapAndRestart(t *testing.T) {
 		t.Fatalf("reopening: %v", err)
 	}
 	tn.Node = n
-	if err := n.waitLeader(ctxT(t, 10*time.Second)); err != nil {
+	if err := n.WaitLeader(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	mustPut(t, n, "banner", "again")
