@@ -40,8 +40,8 @@ type Info struct {
 	Outdated bool
 }
 
-// Ensure makes the domain described by s defined with s and running. It is
-// idempotent: a running domain that matches is left alone; a defined one
+// Ensure makes the domain described by s defined with s and running. A domain
+// this call defines but cannot start is undefined again. It is idempotent: a running domain that matches is left alone; a defined one
 // whose spec changed is redefined (a running one picks the change up at its
 // next start, see Info.Outdated); a stopped one is started. Missing files
 // (kernel, initrd, disks, seed) are reported before libvirt is touched. A
@@ -60,12 +60,14 @@ func (d *Driver) Ensure(ctx context.Context, s Spec) error {
 	want := specHash(s)
 	return d.do(ctx, func(c *libvirt.Connect) error {
 		dom, err := c.LookupDomainByName(s.Name)
+		created := false
 		switch {
 		case isCode(err, libvirt.ERR_NO_DOMAIN):
 			dom, err = c.DomainDefineXML(domXML)
 			if err != nil {
 				return fmt.Errorf("defining domain %s: %w", s.Name, lv(err))
 			}
+			created = true
 			d.log.Info("defined domain", "domain", s.Name)
 		case err != nil:
 			return fmt.Errorf("looking up domain %s: %w", s.Name, lv(err))
@@ -92,8 +94,47 @@ func (d *Driver) Ensure(ctx context.Context, s Spec) error {
 			}
 		}
 		defer dom.Free()
-		return start(ctx, dom, s.Name)
+		err = start(ctx, dom, s.Name)
+		if err == nil {
+			return nil
+		}
+		if strings.Contains(err.Error(), "Permission denied") {
+			if hint := accessHint(s); hint != "" {
+				err = fmt.Errorf("%w (%s)", err, hint)
+			}
+		}
+		if created {
+			// Undo: a domain this call defined but could not start is
+			// not left behind half-made.
+			if uerr := dom.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM); uerr != nil {
+				d.log.Warn("undefining domain that failed to start", "domain", s.Name, "err", lv(uerr))
+			}
+		}
+		return err
 	})
+}
+
+// accessHint names the first directory above the spec's files that QEMU,
+// which runs as its own user, cannot search, or returns "".
+func accessHint(s Spec) string {
+	paths := []string{s.Kernel, s.Initrd, s.Seed}
+	for _, dk := range s.Disks {
+		paths = append(paths, dk.Path)
+	}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				return fmt.Sprintf("QEMU runs as its own user and may not search %s, which holds %s: make it searchable (chmod o+x) or keep images elsewhere", d, p)
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return ""
 }
 
 // start brings a defined domain to running.

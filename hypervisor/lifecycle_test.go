@@ -207,3 +207,30 @@ func countEvents(events <-chan Event, name string, kind EventKind, wait time.Dur
 		}
 	}
 }
+
+// TestEnsureUnreachableFile: a kernel under a directory QEMU's user cannot
+// search fails with an error that names the directory.
+func TestEnsureUnreachableFile(t *testing.T) {
+	d := newDriver(t)
+	f := guest.Require(t)
+	s := guestSpec(t, d, guest.Probe{})
+	private := filepath.Join(filepath.Dir(s.Seed), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Kernel = filepath.Join(private, "vmlinuz")
+	if err := os.WriteFile(s.Kernel, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = d.Ensure(context.Background(), s)
+	if err == nil || !strings.Contains(err.Error(), "may not search "+private) {
+		t.Fatalf("Ensure = %v, want an error naming %s", err, private)
+	}
+	if _, err := d.State(context.Background(), s.Name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("State after a failed first start = %v, want ErrNotFound (nothing left behind)", err)
+	}
+}

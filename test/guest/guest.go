@@ -7,6 +7,7 @@ package guest
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,7 +78,68 @@ func Require(t testing.TB) Files {
 	for _, p := range []string{f.Kernel, f.Initrd, f.Base} {
 		testenv.RequireFile(t, p, "run `make guest` or set SDED_GUEST_DIR")
 	}
+	if !traversable(dir) {
+		// QEMU runs as its own user (libvirt-qemu) and cannot reach files
+		// under, say, /root: use a world-readable copy instead.
+		staged, err := stage(f)
+		if err != nil {
+			t.Fatalf("staging the test guest where QEMU can read it: %v", err)
+		}
+		return staged
+	}
 	return f
+}
+
+// traversable reports whether every directory from / down to dir lets
+// others search it, so QEMU's user can reach files in dir.
+func traversable(dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if filepath.Dir(d) == d {
+			return true
+		}
+	}
+}
+
+// stage copies the guest's files into a world-readable directory under the
+// temporary directory, keyed by the build stamp, once.
+func stage(f Files) (Files, error) {
+	stamp, err := os.ReadFile(filepath.Join(f.Dir, "stamp"))
+	if err != nil {
+		return Files{}, err
+	}
+	sum := sha256.Sum256(stamp)
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sded-guest-%x", sum[:6]))
+	out := Files{Dir: dir, Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initramfs.cpio.gz"), Base: filepath.Join(dir, "base.qcow2")}
+	if _, err := os.Stat(filepath.Join(dir, "stamp")); err == nil {
+		return out, nil
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), ".sded-guest-")
+	if err != nil {
+		return Files{}, err
+	}
+	defer os.RemoveAll(tmp)
+	for _, name := range []string{"vmlinuz", "initramfs.cpio.gz", "base.qcow2", "stamp"} {
+		b, err := os.ReadFile(filepath.Join(f.Dir, name))
+		if err != nil {
+			return Files{}, err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
+			return Files{}, err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return Files{}, err
+	}
+	if err := os.Rename(tmp, dir); err != nil && !os.IsExist(err) {
+		if _, serr := os.Stat(filepath.Join(dir, "stamp")); serr != nil {
+			return Files{}, err // not a concurrent stager winning the race
+		}
+	}
+	return out, nil
 }
 
 // Probe is what the guest does after boot.
