@@ -157,6 +157,6 @@ func binaryNotifies(t *testing.T, bin string) bool {
 	if bytes.Contains(data, []byte("READY=1")) {
 		return true
 	}
-	t.Logf("NOT TESTED: this sded serve never sends READY=1 (not wired to sdNotify yet), so serving before and after the upgrade (schema migrations) is not exercised")
+	t.Logf("NOT TESTED: this sded serve never sends READY=1 (not wired to sdNotify yet), so the steps that wait for readiness (serving before and after an upgrade, an active unit) are not exercised")
 	return false
 }
