@@ -16,14 +16,20 @@ const (
 
 // Image is a registered base image for workstations.
 type Image struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	Format    ImageFormat `json:"format"`
-	SHA256    string      `json:"sha256"`
-	Size      int64       `json:"size"`
-	Path      string      `json:"path"`
-	CreatedBy string      `json:"created_by"`
-	CreatedAt time.Time   `json:"created_at"`
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Format ImageFormat `json:"format"`
+	SHA256 string      `json:"sha256"`
+	Size   int64       `json:"size"`
+	Path   string      `json:"path"`
+	// Kernel, Initrd and Cmdline boot a kernel directly instead of the
+	// disk's boot loader (appliance and test images); empty for images
+	// that boot from their disk.
+	Kernel    string    `json:"kernel,omitempty"`
+	Initrd    string    `json:"initrd,omitempty"`
+	Cmdline   string    `json:"cmdline,omitempty"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Validate checks the image.
@@ -49,7 +55,21 @@ func (i Image) Validate() error {
 	if !filepath.IsAbs(i.Path) || filepath.Clean(i.Path) != i.Path {
 		return FieldError("path", "must be a clean absolute path")
 	}
-	return nil
+	for _, f := range []struct{ name, v string }{{"kernel", i.Kernel}, {"initrd", i.Initrd}} {
+		if f.v == "" {
+			continue
+		}
+		if err := checkText(f.name, f.v, 1024, true, false); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(f.v) || filepath.Clean(f.v) != f.v {
+			return FieldError(f.name, "must be a clean absolute path")
+		}
+	}
+	if i.Kernel == "" && (i.Initrd != "" || i.Cmdline != "") {
+		return FieldError("kernel", "is required with an initrd or a command line")
+	}
+	return checkText("cmdline", i.Cmdline, 1024, false, false)
 }
 
 // RegisterImage adds an image (admin only). CreatedBy and CreatedAt are taken
