@@ -78,7 +78,7 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password, remote
 		rec := model.RecordAudit{Action: "login.failure", Object: "user/" + u.ID, Outcome: model.OutcomeDenied,
 			Details: map[string]string{"reason": "account locked", "remote": clipText(remote, 128)}}
 		_ = s.propose(context.WithoutCancel(ctx), model.CmdRecordAudit, s.system(), rec, nil)
-		return LoginResult{}, model.Errorf(model.CodeUnauthenticated, "too many failed logins: try again after %s", u.LockedUntil.Format(time.RFC3339))
+		return LoginResult{}, model.Errorf(model.CodeForbidden, "too many failed logins: try again after %s", u.LockedUntil.Format(time.RFC3339))
 	}
 	if u.PasswordHash == "" {
 		s.dummyVerify(password)
@@ -141,11 +141,11 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, token string) (Enrolme
 	return Enrolment{Secret: secret, URI: uri, QRPNG: png}, nil
 }
 
-// VerifyTOTP is the second login step. It checks the code of a pending
+// SecondFactor is the second login step. It checks the code of a pending
 // session (confirming the enrolment if there is none yet), records the
 // code's step through raft so it cannot be used again on any node, and
 // replaces the pending session by a full one with a new token.
-func (s *Service) VerifyTOTP(ctx context.Context, token, code, remote string) (LoginResult, error) {
+func (s *Service) SecondFactor(ctx context.Context, token, code, remote string) (LoginResult, error) {
 	info, err := s.pending(ctx, token)
 	if err != nil {
 		return LoginResult{}, err
@@ -159,7 +159,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, token, code, remote string) (L
 	}
 	now := s.now()
 	if u.Locked(now) {
-		return LoginResult{}, model.Errorf(model.CodeUnauthenticated, "too many failed attempts: try again after %s", u.LockedUntil.Format(time.RFC3339))
+		return LoginResult{}, model.Errorf(model.CodeForbidden, "too many failed attempts: try again after %s", u.LockedUntil.Format(time.RFC3339))
 	}
 	if u.TOTPSecret == "" {
 		return LoginResult{}, model.Errorf(model.CodeConflict, "enrol two-factor authentication first")
@@ -201,7 +201,7 @@ func (s *Service) LoginWithRecoveryCode(ctx context.Context, token, code, remote
 		return LoginResult{}, err
 	}
 	if u, err := s.st.User(info.User.ID); err != nil || u.Locked(s.now()) {
-		return LoginResult{}, model.Errorf(model.CodeUnauthenticated, "too many failed attempts: try again later")
+		return LoginResult{}, model.Errorf(model.CodeForbidden, "too many failed attempts: try again later")
 	}
 	if err := s.propose(ctx, model.CmdUseRecoveryCode, s.system(), model.UseRecoveryCode{ID: info.User.ID, Hash: auth.HashRecoveryCode(code)}, nil); err != nil {
 		if model.CodeOf(err) == model.CodeUnauthenticated {
@@ -315,15 +315,12 @@ func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
 
 // CreateAPIToken issues a scoped token for actor's own automation. The raw
 // token is returned once; only its SHA-256 is stored.
-func (s *Service) CreateAPIToken(ctx context.Context, actor model.Actor, name string, scopes []model.Action, ttl time.Duration) (string, model.APIToken, error) {
+func (s *Service) CreateAPIToken(ctx context.Context, actor model.Actor, name string, scopes []model.Action, expires time.Time) (string, model.APIToken, error) {
 	raw, hash, err := auth.NewToken(auth.APITokenPrefix)
 	if err != nil {
 		return "", model.APIToken{}, err
 	}
-	t := model.APIToken{ID: newID(), UserID: actor.UserID, Name: name, Hash: hash, Scopes: scopes}
-	if ttl > 0 {
-		t.ExpiresAt = s.now().Add(ttl)
-	}
+	t := model.APIToken{ID: newID(), UserID: actor.UserID, Name: name, Hash: hash, Scopes: scopes, ExpiresAt: expires.UTC()}
 	p := model.CreateAPIToken{Token: t}
 	if err := p.Validate(); err != nil {
 		return "", model.APIToken{}, err
@@ -338,8 +335,8 @@ func (s *Service) CreateAPIToken(ctx context.Context, actor model.Actor, name st
 	return raw, out, nil
 }
 
-// RevokeAPIToken deletes a token (its owner or an admin).
-func (s *Service) RevokeAPIToken(ctx context.Context, actor model.Actor, id string) error {
+// DeleteAPIToken revokes a token (its owner or an admin).
+func (s *Service) DeleteAPIToken(ctx context.Context, actor model.Actor, id string) error {
 	return s.propose(ctx, model.CmdDeleteAPIToken, actor, model.DeleteAPIToken{ID: id}, nil)
 }
 

@@ -24,12 +24,12 @@ func TestServiceOnRealCluster(t *testing.T) {
 	}
 	svc := NewService(follower.Node, follower.store, ServiceConfig{NodeID: follower.ID(), Argon2: testArgon,
 		Flavours: map[string]Flavour{"small": {VCPU: 1, MemoryMiB: 1024, DiskGiB: 10}}})
-	ann, err := svc.CreateUser(ctx, adminActor, NewUser{Username: "ann", DisplayName: "Ann", Password: "ann password 123"})
+	ann, err := svc.CreateUser(ctx, adminActor, model.CreateUser{Username: "ann", DisplayName: "Ann"}, "ann password 123")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The Barrier inside makes the duplicate visible on the follower at once.
-	_, err = svc.CreateUser(ctx, adminActor, NewUser{Username: "ann", DisplayName: "Ann", Password: "ann password 123"})
+	_, err = svc.CreateUser(ctx, adminActor, model.CreateUser{Username: "ann", DisplayName: "Ann"}, "ann password 123")
 	wantCode(t, err, model.CodeAlreadyExists)
 	// A forbidden write proposed through the follower: the FSM on the leader
 	// refuses it and the code survives the hop.
@@ -48,7 +48,7 @@ func TestServiceOnRealCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := svc.CreateWorkstation(ctx, model.Actor{UserID: ann.ID}, NewWorkstation{ProjectID: p.ID, Name: "ann-1", ImageID: img.ID, Flavour: "small"})
+	w, err := svc.CreateWorkstation(ctx, model.Actor{UserID: ann.ID}, model.CreateWorkstation{ProjectID: p.ID, Name: "ann-1", ImageID: img.ID, Flavour: "small"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestServiceOnRealCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _ := auth.TOTPCode(enr.Secret, auth.TOTPStep(time.Now()))
-	full, err := svc.VerifyTOTP(ctx, res.Token, code, "127.0.0.1")
+	full, err := svc.SecondFactor(ctx, res.Token, code, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,18 +39,21 @@ func (s *Service) UpdateProject(ctx context.Context, actor model.Actor, p model.
 }
 
 // SuspendProject suspends a project: its workstations stop and members are refused (admin).
-func (s *Service) SuspendProject(ctx context.Context, actor model.Actor, id, reason string) (model.Project, error) {
-	return s.projectCommand(ctx, actor, model.CmdSuspendProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id, Reason: reason})
+func (s *Service) SuspendProject(ctx context.Context, actor model.Actor, id, reason string) error {
+	_, err := s.projectCommand(ctx, actor, model.CmdSuspendProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id, Reason: reason})
+	return err
 }
 
 // ResumeProject reactivates a suspended, unexpired project (admin).
-func (s *Service) ResumeProject(ctx context.Context, actor model.Actor, id, reason string) (model.Project, error) {
-	return s.projectCommand(ctx, actor, model.CmdResumeProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id, Reason: reason})
+func (s *Service) ResumeProject(ctx context.Context, actor model.Actor, id string) error {
+	_, err := s.projectCommand(ctx, actor, model.CmdResumeProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id})
+	return err
 }
 
 // ArchiveProject archives a project: workstations deleted, data key destroyed (admin).
-func (s *Service) ArchiveProject(ctx context.Context, actor model.Actor, id, reason string) (model.Project, error) {
-	return s.projectCommand(ctx, actor, model.CmdArchiveProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id, Reason: reason})
+func (s *Service) ArchiveProject(ctx context.Context, actor model.Actor, id, reason string) error {
+	_, err := s.projectCommand(ctx, actor, model.CmdArchiveProject, model.ActProjectLifecycle, id, model.ProjectStateChange{ID: id, Reason: reason})
+	return err
 }
 
 func (s *Service) projectCommand(ctx context.Context, actor model.Actor, t model.CommandType, a model.Action, id string, p model.Validator) (model.Project, error) {
@@ -84,8 +87,8 @@ func (s *Service) PutProjectKey(ctx context.Context, projectID, kekID string, wr
 	return s.propose(ctx, model.CmdPutProjectKey, s.system(), model.PutProjectKey{ProjectID: projectID, KEKID: kekID, Wrapped: wrapped}, nil)
 }
 
-// Project returns a project the actor may see (admins, members).
-func (s *Service) Project(ctx context.Context, actor model.Actor, id string) (model.Project, error) {
+// GetProject returns a project the actor may see (admins, members).
+func (s *Service) GetProject(ctx context.Context, actor model.Actor, id string) (model.Project, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return model.Project{}, err
@@ -100,8 +103,8 @@ func (s *Service) Project(ctx context.Context, actor model.Actor, id string) (mo
 	return pr, nil
 }
 
-// Projects lists the projects the actor may see.
-func (s *Service) Projects(ctx context.Context, actor model.Actor) ([]model.Project, error) {
+// ListProjects lists the projects the actor may see.
+func (s *Service) ListProjects(ctx context.Context, actor model.Actor) ([]model.Project, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return nil, err
@@ -120,15 +123,14 @@ func (s *Service) Projects(ctx context.Context, actor model.Actor) ([]model.Proj
 }
 
 // AddMember adds a user to a project or changes their role (owner, admin).
-func (s *Service) AddMember(ctx context.Context, actor model.Actor, p model.AddMember) (model.Member, error) {
+func (s *Service) AddMember(ctx context.Context, actor model.Actor, p model.AddMember) error {
 	if err := p.Validate(); err != nil {
-		return model.Member{}, err
+		return err
 	}
 	if err := s.memberCheck(ctx, actor, p.ProjectID, p.UserID); err != nil {
-		return model.Member{}, err
+		return err
 	}
-	var out model.Member
-	return out, s.propose(ctx, model.CmdAddMember, actor, p, &out)
+	return s.propose(ctx, model.CmdAddMember, actor, p, nil)
 }
 
 // RemoveMember removes a user from a project (owner, admin).
@@ -154,8 +156,8 @@ func (s *Service) memberCheck(ctx context.Context, actor model.Actor, projectID,
 	return s.checkLocal(ctx, actor, model.ActMemberManage, model.Object{Kind: model.KindMember, ID: userID, ProjectID: pr.ID, ProjectState: pr.State})
 }
 
-// Members lists a project's members (admins, members).
-func (s *Service) Members(ctx context.Context, actor model.Actor, projectID string) ([]model.Member, error) {
+// ListMembers lists a project's members (admins, members).
+func (s *Service) ListMembers(ctx context.Context, actor model.Actor, projectID string) ([]model.Member, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 	svc := NewService(p, st, ServiceConfig{NodeID: "node1", Clock: clock.Now, Argon2: testArgon,
 		Flavours: map[string]Flavour{"small": {VCPU: 2, MemoryMiB: 2048, DiskGiB: 20}, "huge": {VCPU: 64, MemoryMiB: 262144, DiskGiB: 2000}}})
 	e := &svcEnv{svc: svc, st: st, p: p, clock: clock}
-	root, err := svc.CreateUser(context.Background(), svc.system(), NewUser{Username: "root", DisplayName: "Root", Admin: true, Password: "root password 123"})
+	root, err := svc.CreateUser(context.Background(), svc.system(), model.CreateUser{Username: "root", DisplayName: "Root", Admin: true}, "root password 123")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func newSvcEnv(t *testing.T) *svcEnv {
 
 func (e *svcEnv) user(t *testing.T, name string) model.Actor {
 	t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), e.admin, NewUser{Username: name, DisplayName: name, Password: name + " password 123"})
+	u, err := e.svc.CreateUser(context.Background(), e.admin, model.CreateUser{Username: name, DisplayName: name}, name+" password 123")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func (e *svcEnv) login(t *testing.T, name string) (string, string, []string) {
 		t.Errorf("enrolment %q", enr.URI)
 	}
 	code, _ := auth.TOTPCode(enr.Secret, auth.TOTPStep(e.clock.Now()))
-	full, err := e.svc.VerifyTOTP(ctx, res.Token, code, "192.0.2.7")
+	full, err := e.svc.SecondFactor(ctx, res.Token, code, "192.0.2.7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +167,11 @@ func TestServiceLoginFlow(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 	used, _ := auth.TOTPCode(secret, auth.TOTPStep(e.clock.Now()))
-	_, err = e.svc.VerifyTOTP(ctx, res.Token, used, "")
+	_, err = e.svc.SecondFactor(ctx, res.Token, used, "")
 	wantCode(t, err, model.CodeUnauthenticated)
 	e.clock.Add(auth.TOTPPeriod)
 	next, _ := auth.TOTPCode(secret, auth.TOTPStep(e.clock.Now()))
-	if _, err := e.svc.VerifyTOTP(ctx, res.Token, next, ""); err != nil {
+	if _, err := e.svc.SecondFactor(ctx, res.Token, next, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The pending token was replaced: it no longer works.
@@ -186,7 +186,7 @@ func TestServiceLoginFlow(t *testing.T) {
 	_, err = e.svc.LoginWithRecoveryCode(ctx, res.Token, recovery[0], "")
 	wantCode(t, err, model.CodeUnauthenticated)
 	// A pending session is not a login.
-	_, err = e.svc.VerifyTOTP(ctx, tok, next, "")
+	_, err = e.svc.SecondFactor(ctx, tok, next, "")
 	wantCode(t, err, model.CodeConflict)
 	// Logout ends the session.
 	if err := e.svc.Logout(ctx, tok); err != nil {
@@ -217,7 +217,7 @@ func TestServiceBruteForceLockout(t *testing.T) {
 	}
 	// Locked: even the right password is refused, with the time to wait.
 	_, err := e.svc.VerifyPassword(ctx, "bob", "bob password 123", "")
-	if model.CodeOf(err) != model.CodeUnauthenticated || !strings.Contains(err.Error(), "try again after") {
+	if model.CodeOf(err) != model.CodeForbidden || !strings.Contains(err.Error(), "try again after") {
 		t.Fatalf("locked account: %v", err)
 	}
 	e.clock.Add(model.LockoutBase + time.Second)
@@ -244,12 +244,12 @@ func TestServiceTOTPBruteForce(t *testing.T) {
 	}
 	// Five wrong codes lock the account; the right one is then refused.
 	for i := 0; i < model.LockoutThreshold; i++ {
-		_, err := e.svc.VerifyTOTP(ctx, res.Token, "000000", "")
+		_, err := e.svc.SecondFactor(ctx, res.Token, "000000", "")
 		wantCode(t, err, model.CodeUnauthenticated)
 	}
 	u, _ := e.st.UserByUsername("cat")
 	code, _ := auth.TOTPCode(u.TOTPSecret, auth.TOTPStep(e.clock.Now())+1)
-	_, err = e.svc.VerifyTOTP(ctx, res.Token, code, "")
+	_, err = e.svc.SecondFactor(ctx, res.Token, code, "")
 	if err == nil || !strings.Contains(err.Error(), "try again") {
 		t.Fatalf("locked TOTP step: %v", err)
 	}
@@ -287,7 +287,7 @@ func TestServiceSessionTimeoutsAndDisable(t *testing.T) {
 	// Disabling ends sessions at once.
 	e.clock.Add(time.Minute)
 	tok, _ = e.relogin(t, "dan")
-	if _, err := e.svc.SetUserDisabled(ctx, e.admin, dan.UserID, true); err != nil {
+	if err := e.svc.SetUserDisabled(ctx, e.admin, dan.UserID, true); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.svc.LookupSession(ctx, tok)
@@ -307,7 +307,7 @@ func (e *svcEnv) relogin(t *testing.T, name string) (string, error) {
 	u, _ := e.st.UserByUsername(name)
 	e.clock.Add(auth.TOTPPeriod)
 	code, _ := auth.TOTPCode(u.TOTPSecret, auth.TOTPStep(e.clock.Now()))
-	full, err := e.svc.VerifyTOTP(ctx, res.Token, code, "")
+	full, err := e.svc.SecondFactor(ctx, res.Token, code, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,15 +342,15 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 	before := e.p.count()
 	for name, call := range map[string]func() error{
 		"short password": func() error {
-			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: "Z", Password: "short"})
+			_, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "zed", DisplayName: "Z"}, "short")
 			return err
 		},
 		"bad username": func() error {
-			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "Zed Smith", DisplayName: "Z", Password: "long enough pw"})
+			_, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "Zed Smith", DisplayName: "Z"}, "long enough pw")
 			return err
 		},
 		"huge display name": func() error {
-			_, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "zed", DisplayName: strings.Repeat("z", 1000), Password: "long enough pw"})
+			_, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "zed", DisplayName: strings.Repeat("z", 1000)}, "long enough pw")
 			return err
 		},
 		"bad slug": func() error {
@@ -358,10 +358,10 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 			return err
 		},
 		"unknown flavour": func() error {
-			_, err := e.svc.CreateWorkstation(ctx, ann, NewWorkstation{ProjectID: p.ID, Name: "w", ImageID: "i", Flavour: "gigantic"})
+			_, err := e.svc.CreateWorkstation(ctx, ann, model.CreateWorkstation{ProjectID: p.ID, Name: "w", ImageID: "i", Flavour: "gigantic"})
 			return err
 		},
-		"bad desired state": func() error { _, err := e.svc.SetWorkstationRun(ctx, ann, "w1", "exploded"); return err },
+		"bad desired state": func() error { return e.svc.SetWorkstationRun(ctx, ann, "w1", "exploded") },
 		"bad setting key":   func() error { _, err := e.svc.PutSetting(ctx, e.admin, "A B", "x"); return err },
 		"huge setting": func() error {
 			_, err := e.svc.PutSetting(ctx, e.admin, "banner", strings.Repeat("x", 1<<17))
@@ -380,7 +380,7 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 	if e.p.count() != before {
 		t.Errorf("bad input proposed %v", e.p.proposed[before:])
 	}
-	if _, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "ann", DisplayName: "dup", Password: "long enough pw"}); model.CodeOf(err) != model.CodeAlreadyExists {
+	if _, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "ann", DisplayName: "dup"}, "long enough pw"); model.CodeOf(err) != model.CodeAlreadyExists {
 		t.Errorf("duplicate username: %v", err)
 	}
 }
@@ -392,30 +392,30 @@ func TestServiceProjectsAndWorkstations(t *testing.T) {
 	p := e.project(t, "study", ann)
 	other := e.project(t, "other", eve)
 	for _, u := range []model.Actor{bob, cat} {
-		if _, err := e.svc.AddMember(ctx, ann, model.AddMember{ProjectID: p.ID, UserID: u.UserID, Role: model.RoleResearcher}); err != nil {
+		if err := e.svc.AddMember(ctx, ann, model.AddMember{ProjectID: p.ID, UserID: u.UserID, Role: model.RoleResearcher}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := e.svc.AddMember(ctx, bob, model.AddMember{ProjectID: p.ID, UserID: eve.UserID, Role: model.RoleResearcher})
+	err := e.svc.AddMember(ctx, bob, model.AddMember{ProjectID: p.ID, UserID: eve.UserID, Role: model.RoleResearcher})
 	wantCode(t, err, model.CodeForbidden)
 	img, err := e.svc.RegisterImage(ctx, e.admin, model.Image{Name: "debian", Format: model.FormatQCOW2, SHA256: strings.Repeat("b", 64), Size: 1, Path: "/var/lib/sded/images/d.qcow2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.svc.CreateWorkstation(ctx, bob, NewWorkstation{ProjectID: p.ID, Name: "bob-1", ImageID: img.ID, Flavour: "small"})
+	w, err := e.svc.CreateWorkstation(ctx, bob, model.CreateWorkstation{ProjectID: p.ID, Name: "bob-1", ImageID: img.ID, Flavour: "small"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w.VCPU != 2 || w.OwnerID != bob.UserID || w.IP == "" {
 		t.Errorf("workstation %+v", w)
 	}
-	_, err = e.svc.CreateWorkstation(ctx, bob, NewWorkstation{ProjectID: p.ID, Name: "big", ImageID: img.ID, Flavour: "huge"})
+	_, err = e.svc.CreateWorkstation(ctx, bob, model.CreateWorkstation{ProjectID: p.ID, Name: "big", ImageID: img.ID, Flavour: "huge"})
 	wantCode(t, err, model.CodeConflict)
-	_, err = e.svc.SetWorkstationRun(ctx, cat, w.ID, model.DesiredStopped)
+	err = e.svc.SetWorkstationRun(ctx, cat, w.ID, model.DesiredStopped)
 	wantCode(t, err, model.CodeForbidden)
-	_, err = e.svc.CreateWorkstation(ctx, eve, NewWorkstation{ProjectID: p.ID, Name: "eve", ImageID: img.ID, Flavour: "small"})
+	_, err = e.svc.CreateWorkstation(ctx, eve, model.CreateWorkstation{ProjectID: p.ID, Name: "eve", ImageID: img.ID, Flavour: "small"})
 	wantCode(t, err, model.CodeForbidden)
-	if _, err := e.svc.SetWorkstationRun(ctx, ann, w.ID, model.DesiredStopped); err != nil {
+	if err := e.svc.SetWorkstationRun(ctx, ann, w.ID, model.DesiredStopped); err != nil {
 		t.Fatal(err)
 	}
 	// Lists are filtered by the policy.
@@ -423,16 +423,16 @@ func TestServiceProjectsAndWorkstations(t *testing.T) {
 		who  model.Actor
 		want int
 	}{{ann, 1}, {bob, 1}, {cat, 0}, {e.admin, 1}} {
-		ws, err := e.svc.Workstations(ctx, c.who, p.ID)
+		ws, err := e.svc.ListWorkstations(ctx, c.who, p.ID)
 		if err != nil || len(ws) != c.want {
 			t.Errorf("Workstations for %s = %d, %v; want %d", c.who, len(ws), err, c.want)
 		}
 	}
-	ps, _ := e.svc.Projects(ctx, bob)
+	ps, _ := e.svc.ListProjects(ctx, bob)
 	if len(ps) != 1 || ps[0].ID != p.ID {
 		t.Errorf("bob sees %d projects", len(ps))
 	}
-	_, err = e.svc.Project(ctx, bob, other.ID)
+	_, err = e.svc.GetProject(ctx, bob, other.ID)
 	wantCode(t, err, model.CodeForbidden)
 	// Desktop access: only the workstation's own researcher.
 	o, err := e.svc.WorkstationObject(ctx, w.ID)
@@ -442,22 +442,25 @@ func TestServiceProjectsAndWorkstations(t *testing.T) {
 	if err := e.svc.Authorize(ctx, bob, model.ActWorkstationConnect, o); err != nil {
 		t.Error(err)
 	}
-	for _, who := range []model.Actor{cat, ann, e.admin, eve} {
+	if err := e.svc.Authorize(ctx, ann, model.ActWorkstationConnect, o); err != nil {
+		t.Errorf("the owner may not open bob's desktop: %v", err)
+	}
+	for _, who := range []model.Actor{cat, e.admin, eve} {
 		if err := e.svc.Authorize(ctx, who, model.ActWorkstationConnect, o); model.CodeOf(err) != model.CodeForbidden {
 			t.Errorf("%s may open bob's desktop: %v", who, err)
 		}
 	}
 	// Suspension refuses members.
-	if _, err := e.svc.SuspendProject(ctx, e.admin, p.ID, "review"); err != nil {
+	if err := e.svc.SuspendProject(ctx, e.admin, p.ID, "review"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.SetWorkstationRun(ctx, bob, w.ID, model.DesiredRunning)
+	err = e.svc.SetWorkstationRun(ctx, bob, w.ID, model.DesiredRunning)
 	wantCode(t, err, model.CodeForbidden)
 	// The reconciler reports as the system.
 	if err := e.svc.ReportWorkstation(ctx, w.ID, model.ObservedStopped, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ArchiveProject(ctx, e.admin, p.ID, "done"); err != nil {
+	if err := e.svc.ArchiveProject(ctx, e.admin, p.ID, "done"); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.svc.VerifyAudit(ctx, e.admin); err != nil || n < 10 {
@@ -470,12 +473,12 @@ func TestServiceProjectsAndWorkstations(t *testing.T) {
 func TestServiceIdempotentRetry(t *testing.T) {
 	e := newSvcEnv(t)
 	ctx := WithRequestID(context.Background(), "client-key-1")
-	u1, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "fay", DisplayName: "Fay", Password: "long enough pw"})
+	u1, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "fay", DisplayName: "Fay"}, "long enough pw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The retry (new random ID stamped, same request ID) returns the first result.
-	u2, err := e.svc.CreateUser(ctx, e.admin, NewUser{Username: "fay2", DisplayName: "Fay", Password: "long enough pw"})
+	u2, err := e.svc.CreateUser(ctx, e.admin, model.CreateUser{Username: "fay2", DisplayName: "Fay"}, "long enough pw")
 	if err != nil || u2.ID != u1.ID || u2.Username != "fay" {
 		t.Errorf("retry = %+v, %v; want the first result %s", u2, err, u1.ID)
 	}
@@ -489,7 +492,7 @@ func TestServiceTokens(t *testing.T) {
 	ctx := context.Background()
 	ann := e.user(t, "ann")
 	p := e.project(t, "study", ann)
-	raw, tok, err := e.svc.CreateAPIToken(ctx, ann, "ci", []model.Action{model.ActProjectRead}, time.Hour)
+	raw, tok, err := e.svc.CreateAPIToken(ctx, ann, "ci", []model.Action{model.ActProjectRead}, e.clock.Now().Add(time.Hour))
 	if err != nil || tok.Hash != "" || !strings.HasPrefix(raw, auth.APITokenPrefix) {
 		t.Fatalf("CreateAPIToken = %q %+v %v", raw, tok, err)
 	}
@@ -497,10 +500,10 @@ func TestServiceTokens(t *testing.T) {
 	if err != nil || a.UserID != ann.UserID || a.TokenID != tok.ID {
 		t.Fatalf("LookupAPIToken = %+v %v", a, err)
 	}
-	if _, err := e.svc.Project(ctx, a, p.ID); err != nil {
+	if _, err := e.svc.GetProject(ctx, a, p.ID); err != nil {
 		t.Error(err)
 	}
-	_, err = e.svc.AddMember(ctx, a, model.AddMember{ProjectID: p.ID, UserID: e.admin.UserID, Role: model.RoleResearcher})
+	err = e.svc.AddMember(ctx, a, model.AddMember{ProjectID: p.ID, UserID: e.admin.UserID, Role: model.RoleResearcher})
 	wantCode(t, err, model.CodeForbidden)
 	_, err = e.svc.LookupAPIToken(ctx, raw+"x")
 	wantCode(t, err, model.CodeUnauthenticated)
@@ -515,7 +518,7 @@ func TestServiceAirlock(t *testing.T) {
 	ann, bob, olly, otto := e.user(t, "ann"), e.user(t, "bob"), e.user(t, "olly"), e.user(t, "otto")
 	p := e.project(t, "study", ann)
 	for u, r := range map[model.Actor]model.MemberRole{bob: model.RoleResearcher, olly: model.RoleOutputChecker, otto: model.RoleOutputChecker} {
-		if _, err := e.svc.AddMember(ctx, ann, model.AddMember{ProjectID: p.ID, UserID: u.UserID, Role: r}); err != nil {
+		if err := e.svc.AddMember(ctx, ann, model.AddMember{ProjectID: p.ID, UserID: u.UserID, Role: r}); err != nil {
 			t.Fatal(err)
 		}
 	}

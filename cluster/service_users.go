@@ -8,27 +8,20 @@ import (
 	"github.com/sded/sded/cluster/model"
 )
 
-// NewUser is what an admin gives to create a user.
-type NewUser struct {
-	Username    string `json:"username"`
-	DisplayName string `json:"display_name"`
-	Email       string `json:"email,omitempty"`
-	Admin       bool   `json:"admin"`
-	Password    string `json:"-"` // initial password; hashed here, never stored or logged
-}
-
 func userObject(id string) model.Object {
 	return model.Object{Kind: model.KindUser, ID: id, OwnerID: id}
 }
 
-// CreateUser adds a user (admin). On a cluster with no enabled admin, the
-// system actor (a node: `sded user add` run as root) may create an admin.
-func (s *Service) CreateUser(ctx context.Context, actor model.Actor, nu NewUser) (model.User, error) {
-	p := model.CreateUser{ID: newID(), Username: nu.Username, DisplayName: nu.DisplayName, Email: nu.Email, Admin: nu.Admin}
+// CreateUser adds a user with an initial password, hashed here (admin); the
+// ID is stamped here and p's ID and PasswordHash are ignored. The user
+// enrols TOTP at first login. On a cluster with no enabled admin, the system
+// actor (a node: `sded user add` run as root) may create an admin.
+func (s *Service) CreateUser(ctx context.Context, actor model.Actor, p model.CreateUser, password string) (model.User, error) {
+	p.ID, p.PasswordHash = newID(), ""
 	if err := p.Validate(); err != nil {
 		return model.User{}, err
 	}
-	if err := auth.CheckPassword(nu.Password); err != nil {
+	if err := auth.CheckPassword(password); err != nil {
 		return model.User{}, model.FieldError("password", "%v", err)
 	}
 	if !actor.IsSystem() {
@@ -41,7 +34,7 @@ func (s *Service) CreateUser(ctx context.Context, actor model.Actor, nu NewUser)
 	if _, err := s.st.UserByUsername(p.Username); err == nil {
 		return model.User{}, model.Errorf(model.CodeAlreadyExists, "username %q is taken", p.Username)
 	}
-	hash, err := auth.HashPassword(nu.Password, s.cfg.Argon2)
+	hash, err := auth.HashPassword(password, s.cfg.Argon2)
 	if err != nil {
 		return model.User{}, err
 	}
@@ -65,16 +58,15 @@ func (s *Service) UpdateUser(ctx context.Context, actor model.Actor, p model.Upd
 
 // SetUserDisabled disables a user, ending their sessions and tokens at once,
 // or enables them again (admin).
-func (s *Service) SetUserDisabled(ctx context.Context, actor model.Actor, id string, disabled bool) (model.User, error) {
+func (s *Service) SetUserDisabled(ctx context.Context, actor model.Actor, id string, disabled bool) error {
 	p := model.SetUserDisabled{ID: id, Disabled: disabled}
 	if err := p.Validate(); err != nil {
-		return model.User{}, err
+		return err
 	}
 	if err := s.check(ctx, actor, model.ActUserDisable, userObject(id)); err != nil {
-		return model.User{}, err
+		return err
 	}
-	var out model.User
-	return out, s.propose(ctx, model.CmdSetUserDisabled, actor, p, &out)
+	return s.propose(ctx, model.CmdSetUserDisabled, actor, p, nil)
 }
 
 // SetPassword sets a user's password. Users changing their own must give
@@ -107,8 +99,8 @@ func (s *Service) SetPassword(ctx context.Context, actor model.Actor, id, curren
 	return s.propose(ctx, model.CmdSetPassword, actor, model.SetPassword{ID: id, PasswordHash: hash}, nil)
 }
 
-// User returns a user (redacted): admins see anyone, users themselves.
-func (s *Service) User(ctx context.Context, actor model.Actor, id string) (model.User, error) {
+// GetUser returns a user (redacted): admins see anyone, users themselves.
+func (s *Service) GetUser(ctx context.Context, actor model.Actor, id string) (model.User, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return model.User{}, err
@@ -120,8 +112,8 @@ func (s *Service) User(ctx context.Context, actor model.Actor, id string) (model
 	return u.Redacted(), err
 }
 
-// Users lists every user, redacted (admin).
-func (s *Service) Users(ctx context.Context, actor model.Actor) ([]model.User, error) {
+// ListUsers lists every user, redacted (admin).
+func (s *Service) ListUsers(ctx context.Context, actor model.Actor) ([]model.User, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sort"
 
 	"github.com/sded/sded/cluster/model"
 )
@@ -33,8 +34,8 @@ func (s *Service) DeleteImage(ctx context.Context, actor model.Actor, id string)
 	return s.propose(ctx, model.CmdDeleteImage, actor, p, nil)
 }
 
-// Images lists the images (any user).
-func (s *Service) Images(ctx context.Context, actor model.Actor) ([]model.Image, error) {
+// ListImages lists the images (any user).
+func (s *Service) ListImages(ctx context.Context, actor model.Actor) ([]model.Image, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return nil, err
@@ -45,32 +46,33 @@ func (s *Service) Images(ctx context.Context, actor model.Actor) ([]model.Image,
 	return s.st.Images()
 }
 
-// NewWorkstation is what a researcher asks for.
-type NewWorkstation struct {
-	ProjectID string             `json:"project_id"`
-	Name      string             `json:"name"`
-	ImageID   string             `json:"image_id"`
-	Flavour   string             `json:"flavour"`
-	Desired   model.DesiredState `json:"desired,omitempty"`
+// Flavours lists the names of the configured workstation sizes, sorted.
+func (s *Service) Flavours(ctx context.Context) []string {
+	out := make([]string, 0, len(s.cfg.Flavours))
+	for name := range s.cfg.Flavours {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // CreateWorkstation creates a workstation of a configured flavour in a
-// project (owners, researchers); the FSM checks the quota and allocates its
+// project (owners, researchers): the ID is stamped and the sizes come from
+// the flavour (p's are ignored); the FSM checks the quota and allocates its
 // MAC and address.
-func (s *Service) CreateWorkstation(ctx context.Context, actor model.Actor, nw NewWorkstation) (model.Workstation, error) {
-	f, ok := s.cfg.Flavours[nw.Flavour]
+func (s *Service) CreateWorkstation(ctx context.Context, actor model.Actor, p model.CreateWorkstation) (model.Workstation, error) {
+	f, ok := s.cfg.Flavours[p.Flavour]
 	if !ok {
-		return model.Workstation{}, model.FieldError("flavour", "unknown flavour %q", nw.Flavour)
+		return model.Workstation{}, model.FieldError("flavour", "unknown flavour %q", p.Flavour)
 	}
-	p := model.CreateWorkstation{ID: newID(), ProjectID: nw.ProjectID, Name: nw.Name, ImageID: nw.ImageID, Flavour: nw.Flavour,
-		VCPU: f.VCPU, MemoryMiB: f.MemoryMiB, DiskGiB: f.DiskGiB, Desired: nw.Desired}
+	p.ID, p.VCPU, p.MemoryMiB, p.DiskGiB = newID(), f.VCPU, f.MemoryMiB, f.DiskGiB
 	if err := p.Validate(); err != nil {
 		return model.Workstation{}, err
 	}
 	if err := s.fresh(ctx); err != nil {
 		return model.Workstation{}, err
 	}
-	_, o, err := s.projectObject(nw.ProjectID)
+	_, o, err := s.projectObject(p.ProjectID)
 	if err != nil {
 		return model.Workstation{}, err
 	}
@@ -102,13 +104,15 @@ func (s *Service) WorkstationObject(ctx context.Context, id string) (model.Objec
 }
 
 // SetWorkstationRun starts or stops a workstation (its creator, owners).
-func (s *Service) SetWorkstationRun(ctx context.Context, actor model.Actor, id string, desired model.DesiredState) (model.Workstation, error) {
-	return s.workstationCommand(ctx, actor, model.CmdSetWorkstationRun, model.ActWorkstationOperate, id, model.SetWorkstationRun{ID: id, Desired: desired})
+func (s *Service) SetWorkstationRun(ctx context.Context, actor model.Actor, id string, desired model.DesiredState) error {
+	_, err := s.workstationCommand(ctx, actor, model.CmdSetWorkstationRun, model.ActWorkstationOperate, id, model.SetWorkstationRun{ID: id, Desired: desired})
+	return err
 }
 
 // DeleteWorkstation deletes a workstation (its creator, owners).
-func (s *Service) DeleteWorkstation(ctx context.Context, actor model.Actor, id string) (model.Workstation, error) {
-	return s.workstationCommand(ctx, actor, model.CmdDeleteWorkstation, model.ActWorkstationDelete, id, model.DeleteWorkstation{ID: id})
+func (s *Service) DeleteWorkstation(ctx context.Context, actor model.Actor, id string) error {
+	_, err := s.workstationCommand(ctx, actor, model.CmdDeleteWorkstation, model.ActWorkstationDelete, id, model.DeleteWorkstation{ID: id})
+	return err
 }
 
 func (s *Service) workstationCommand(ctx context.Context, actor model.Actor, t model.CommandType, a model.Action, id string, p model.Validator) (model.Workstation, error) {
@@ -135,8 +139,8 @@ func (s *Service) ReportWorkstation(ctx context.Context, id string, st model.Obs
 	return s.propose(ctx, model.CmdReportWorkstation, s.system(), model.ReportWorkstation{ID: id, State: st, Reason: reason}, nil)
 }
 
-// Workstation returns a workstation the actor may see.
-func (s *Service) Workstation(ctx context.Context, actor model.Actor, id string) (model.Workstation, error) {
+// GetWorkstation returns a workstation the actor may see.
+func (s *Service) GetWorkstation(ctx context.Context, actor model.Actor, id string) (model.Workstation, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return model.Workstation{}, err
@@ -151,9 +155,9 @@ func (s *Service) Workstation(ctx context.Context, actor model.Actor, id string)
 	return w, nil
 }
 
-// Workstations lists a project's workstations the actor may see: owners
+// ListWorkstations lists a project's workstations the actor may see: owners
 // all, researchers their own, admins all (metadata only).
-func (s *Service) Workstations(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error) {
+func (s *Service) ListWorkstations(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error) {
 	p, err := s.principal(actor)
 	if err != nil {
 		return nil, err

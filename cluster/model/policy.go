@@ -127,7 +127,7 @@ var policy = map[Action]rule{
 	ActWorkstationRead:    {admin: true, system: true, roles: ownerAll},
 	ActWorkstationOperate: {roles: ownerAll},
 	ActWorkstationDelete:  {roles: ownerAll},
-	ActWorkstationConnect: {roles: map[MemberRole]grant{RoleOwner: grantOwn, RoleResearcher: grantOwn}},
+	ActWorkstationConnect: {roles: ownerAll},
 	ActWorkstationReport:  {system: true},
 
 	ActAirlockCreateImport: {admin: true, roles: map[MemberRole]grant{RoleDataManager: grantAll}},

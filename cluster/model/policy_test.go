@@ -47,7 +47,7 @@ var expectations = map[Action]struct {
 	ActWorkstationRead:     {true, "yy yy yn nn nn nn yy"},
 	ActWorkstationOperate:  {true, "nn yy yn nn nn nn nn"},
 	ActWorkstationDelete:   {true, "nn yy yn nn nn nn nn"},
-	ActWorkstationConnect:  {true, "nn yn yn nn nn nn nn"},
+	ActWorkstationConnect:  {true, "nn yy yn nn nn nn nn"},
 	ActWorkstationReport:   {true, "nn nn nn nn nn nn yy"},
 	ActAirlockCreateImport: {true, "yy nn nn nn yy nn nn"},
 	ActAirlockCreateExport: {true, "nn yy yy nn nn nn nn"},

@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sded/sded/cluster/auth"
+	"github.com/sded/sded/cluster/model"
+)
+
+func TestServiceUIShapedLogin(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	e.user(t, "ann")
+	tok, u, err := e.svc.Login(ctx, "ann", "ann password 123", "")
+	if err != nil || u.Username != "ann" || u.PasswordHash != "" {
+		t.Fatalf("Login = %+v %v", u, err)
+	}
+	// VerifyTOTP before enrolment is a conflict; ConfirmTOTP enrols.
+	_, err = e.svc.VerifyTOTP(ctx, tok, "123456", "")
+	wantCode(t, err, model.CodeConflict)
+	secret, uri, err := e.svc.BeginTOTP(ctx, tok)
+	if err != nil || !strings.Contains(uri, secret) {
+		t.Fatalf("BeginTOTP = %q %q %v", secret, uri, err)
+	}
+	code, _ := auth.TOTPCode(secret, auth.TOTPStep(e.clock.Now()))
+	full, recovery, err := e.svc.ConfirmTOTP(ctx, tok, code, "")
+	if err != nil || len(recovery) != auth.RecoveryCodeCount {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	if _, _, err := e.svc.Authenticate(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	// Next login: a TOTP code, then a recovery code through VerifyTOTP.
+	e.clock.Add(auth.TOTPPeriod)
+	tok, _, _ = e.svc.Login(ctx, "ann", "ann password 123", "")
+	_, _, err = e.svc.ConfirmTOTP(ctx, tok, code, "")
+	wantCode(t, err, model.CodeConflict)
+	code, _ = auth.TOTPCode(secret, auth.TOTPStep(e.clock.Now()))
+	if _, err := e.svc.VerifyTOTP(ctx, tok, " "+code+" ", ""); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ = e.svc.Login(ctx, "ann", "ann password 123", "")
+	if _, err := e.svc.VerifyTOTP(ctx, tok, recovery[3], ""); err != nil {
+		t.Fatalf("recovery code: %v", err)
+	}
+}
+
+func TestServiceDesktopAccess(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	ann, bob, cat := e.user(t, "ann"), e.user(t, "bob"), e.user(t, "cat")
+	p := e.project(t, "study", ann)
+	for _, u := range []model.Actor{bob, cat} {
+		if err := e.svc.AddMember(ctx, ann, model.AddMember{ProjectID: p.ID, UserID: u.UserID, Role: model.RoleResearcher}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, _ := e.svc.RegisterImage(ctx, e.admin, model.Image{Name: "d", Format: model.FormatRaw, SHA256: strings.Repeat("e", 64), Size: 1, Path: "/images/d.raw"})
+	w, err := e.svc.CreateWorkstation(ctx, bob, model.CreateWorkstation{ProjectID: p.ID, Name: "bob-1", ImageID: img.ID, Flavour: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.svc.OpenDesktop(ctx, bob, w.ID, "203.0.113.5")
+	if err != nil || g.BreakGlass || g.AllowPaste || g.ProjectID != p.ID {
+		t.Fatalf("OpenDesktop = %+v %v", g, err)
+	}
+	if err := e.svc.CloseDesktop(ctx, bob, g, 95*time.Second, "closed tab"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.OpenDesktop(ctx, ann, w.ID, ""); err != nil {
+		t.Errorf("owner: %v", err)
+	}
+	_, err = e.svc.OpenDesktop(ctx, cat, w.ID, "")
+	wantCode(t, err, model.CodeForbidden)
+	_, err = e.svc.OpenDesktop(ctx, e.admin, w.ID, "")
+	wantCode(t, err, model.CodeForbidden)
+	// Break-glass: an admin setting, audited on every opening.
+	if _, err := e.svc.PutSetting(ctx, e.admin, BreakGlassSetting, "true"); err != nil {
+		t.Fatal(err)
+	}
+	g, err = e.svc.OpenDesktop(ctx, e.admin, w.ID, "")
+	if err != nil || !g.BreakGlass {
+		t.Fatalf("break-glass OpenDesktop = %+v %v", g, err)
+	}
+	_, err = e.svc.OpenDesktop(ctx, cat, w.ID, "")
+	wantCode(t, err, model.CodeForbidden)
+	evs, err := e.svc.ListAudit(ctx, e.admin, AuditFilter{ProjectID: p.ID, Action: "desktop.open"})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("ListAudit = %d events, %v", len(evs), err)
+	}
+	if evs[0].Details["break_glass"] != "true" || evs[0].Actor != e.admin || evs[2].Actor != bob {
+		t.Errorf("newest first, break-glass recorded: %+v", evs)
+	}
+	denied, _ := e.svc.ListAudit(ctx, e.admin, AuditFilter{Action: "access.denied", Limit: 10})
+	if len(denied) != 3 {
+		t.Errorf("%d denied desktop attempts audited, want 3", len(denied))
+	}
+	_, err = e.svc.ListAudit(ctx, bob, AuditFilter{})
+	wantCode(t, err, model.CodeForbidden)
+}
+
+func TestServiceListAuditPaging(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	for i := 0; i < 1100; i++ {
+		if err := e.svc.RecordAudit(ctx, e.admin, model.RecordAudit{Action: "network.drift_repaired", Outcome: model.OutcomeSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := e.svc.ListAudit(ctx, e.admin, AuditFilter{Action: "network.drift_repaired", Limit: 1050})
+	if err != nil || len(evs) != 1050 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq >= evs[i-1].Seq {
+			t.Fatalf("not newest first at %d", i)
+		}
+	}
+	_, err = e.svc.ListAudit(ctx, e.admin, AuditFilter{Limit: 10001})
+	wantCode(t, err, model.CodeInvalid)
+}
+
+func TestServiceTokenListing(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	ann, bob := e.user(t, "ann"), e.user(t, "bob")
+	raw, _, err := e.svc.CreateAPIToken(ctx, ann, "ci", []model.Action{model.ScopeAll}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.CreateAPIToken(ctx, bob, "x", []model.Action{"no.such"}, time.Time{}); model.CodeOf(err) != model.CodeInvalid {
+		t.Errorf("unknown scope: %v", err)
+	}
+	if _, _, err := e.svc.CreateAPIToken(ctx, bob, "x", []model.Action{model.ActProjectRead}, e.clock.Now().Add(-time.Hour)); model.CodeOf(err) != model.CodeInvalid {
+		t.Errorf("expired at creation: %v", err)
+	}
+	toks, err := e.svc.ListAPITokens(ctx, ann)
+	if err != nil || len(toks) != 1 || toks[0].Hash != "" {
+		t.Fatalf("ListAPITokens = %+v %v", toks, err)
+	}
+	if toks, _ := e.svc.ListAPITokens(ctx, bob); len(toks) != 0 {
+		t.Errorf("bob sees %d tokens", len(toks))
+	}
+	tok, u, err := e.svc.AuthenticateAPIToken(ctx, raw)
+	if err != nil || u.ID != ann.UserID || tok.Hash != "" {
+		t.Fatalf("AuthenticateAPIToken = %+v %+v %v", tok, u, err)
+	}
+	if err := e.svc.DeleteAPIToken(ctx, bob, tok.ID); model.CodeOf(err) != model.CodeForbidden {
+		t.Errorf("bob revokes ann's token: %v", err)
+	}
+	if err := e.svc.DeleteAPIToken(ctx, ann, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.svc.AuthenticateAPIToken(ctx, raw)
+	wantCode(t, err, model.CodeUnauthenticated)
+}
