@@ -175,7 +175,7 @@ func (f *fakeLinks) Get(_ context.Context, name string) (link, bool, error) {
 	return c, true, f.err("get", name)
 }
 
-func (f *fakeLinks) AddrOwners(context.Context) (map[netip.Prefix]string, error) {
+func (f *fakeLinks) AddrOwners(context.Context, map[int]string) (map[netip.Prefix]string, error) {
 	out := map[netip.Prefix]string{}
 	for _, l := range f.l {
 		for _, a := range l.Addrs {
@@ -185,15 +185,15 @@ func (f *fakeLinks) AddrOwners(context.Context) (map[netip.Prefix]string, error)
 	return out, f.err("addrs", "")
 }
 
-func (f *fakeLinks) AddBridge(_ context.Context, name, alias string) error {
+func (f *fakeLinks) AddBridge(_ context.Context, name, alias string) (int, error) {
 	if err := f.err("add", name); err != nil {
-		return err
+		return 0, err
 	}
 	if _, ok := f.l[name]; ok {
-		return fmt.Errorf("fake: %q exists", name)
+		return 0, fmt.Errorf("fake: %q exists", name)
 	}
 	f.l[name] = &link{Name: name, Kind: "bridge", Alias: alias}
-	return nil
+	return 0, nil
 }
 
 func (f *fakeLinks) Delete(_ context.Context, name string) error {

@@ -15,6 +15,7 @@ import (
 
 // link is what sded needs to know of one network interface.
 type link struct {
+	Index  int // 0 when unknown (fakes)
 	Name   string
 	Kind   string // "bridge", "veth", "tun", ...
 	Alias  string
@@ -37,8 +38,8 @@ func (l link) owned() bool {
 type links interface {
 	List(ctx context.Context) ([]link, error)
 	Get(ctx context.Context, name string) (l link, ok bool, err error)
-	AddrOwners(ctx context.Context) (map[netip.Prefix]string, error)
-	AddBridge(ctx context.Context, name, alias string) error
+	AddrOwners(ctx context.Context, known map[int]string) (map[netip.Prefix]string, error)
+	AddBridge(ctx context.Context, name, alias string) (index int, err error)
 	Delete(ctx context.Context, name string) error
 	SetUp(ctx context.Context, name string) error
 	AddAddr(ctx context.Context, name string, p netip.Prefix) error
@@ -68,7 +69,7 @@ func (n netlinkLinks) List(_ context.Context) ([]link, error) {
 	pos := map[int]int{}
 	for _, l := range ls {
 		a := l.Attrs()
-		x := link{Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}
+		x := link{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}
 		if a.MasterIndex != 0 {
 			x.Master = byIndex[a.MasterIndex]
 		}
@@ -100,11 +101,12 @@ func (n netlinkLinks) Get(_ context.Context, name string) (link, bool, error) {
 		return link{}, false, fmt.Errorf("finding link %q: %w", name, err)
 	}
 	a := l.Attrs()
-	return link{Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}, true, nil
+	return link{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}, true, nil
 }
 
-// AddrOwners maps every IPv4 address on the host to its link's name.
-func (n netlinkLinks) AddrOwners(_ context.Context) (map[netip.Prefix]string, error) {
+// AddrOwners maps every IPv4 address on the host to its link's name; known
+// maps link indexes to names already known, the others are looked up.
+func (n netlinkLinks) AddrOwners(_ context.Context, known map[int]string) (map[netip.Prefix]string, error) {
 	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
@@ -114,26 +116,30 @@ func (n netlinkLinks) AddrOwners(_ context.Context) (map[netip.Prefix]string, er
 		if a.IPNet == nil {
 			continue
 		}
-		l, err := n.h.LinkByIndex(a.LinkIndex)
-		if err != nil {
-			continue // gone meanwhile
+		name, ok := known[a.LinkIndex]
+		if !ok {
+			l, err := n.h.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				continue // gone meanwhile
+			}
+			name = l.Attrs().Name
 		}
 		ip, _ := netip.AddrFromSlice(a.IP.To4())
 		ones, _ := a.Mask.Size()
-		out[netip.PrefixFrom(ip, ones)] = l.Attrs().Name
+		out[netip.PrefixFrom(ip, ones)] = name
 	}
 	return out, nil
 }
 
-func (n netlinkLinks) AddBridge(_ context.Context, name, alias string) error {
+func (n netlinkLinks) AddBridge(_ context.Context, name, alias string) (int, error) {
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
 	if err := n.h.LinkAdd(br); err != nil {
-		return fmt.Errorf("creating bridge %q: %w", name, err)
+		return 0, fmt.Errorf("creating bridge %q: %w", name, err)
 	}
 	if err := n.h.LinkSetAlias(br, alias); err != nil {
-		return fmt.Errorf("marking bridge %q as sded's: %w", name, err)
+		return 0, fmt.Errorf("marking bridge %q as sded's: %w", name, err)
 	}
-	return nil
+	return br.Attrs().Index, nil
 }
 
 func (n netlinkLinks) byName(name string) (netlink.Link, error) {

@@ -196,7 +196,13 @@ func (m *Manager) knownLinks(ctx context.Context, c Config) ([]link, error) {
 		return ls, nil
 	}
 	// New networks: check their subnets against the host's current addresses.
-	owners, err := m.links.AddrOwners(ctx)
+	byIndex := map[int]string{}
+	for _, l := range ls {
+		if l.Index != 0 {
+			byIndex[l.Index] = l.Name
+		}
+	}
+	owners, err := m.links.AddrOwners(ctx, byIndex)
 	if err != nil {
 		return nil, err
 	}
@@ -383,11 +389,12 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (after []
 	for _, n := range c.Networks {
 		l, exists := byName[n.Bridge]
 		if !exists {
-			if err := m.links.AddBridge(ctx, n.Bridge, ownerAlias+n.ID); err != nil {
+			index, err := m.links.AddBridge(ctx, n.Bridge, ownerAlias+n.ID)
+			if err != nil {
 				return nil, fmt.Errorf("network %q: %w", n.ID, err)
 			}
 			created = append(created, n.Bridge)
-			l = link{Name: n.Bridge, Kind: "bridge", Alias: ownerAlias + n.ID}
+			l = link{Index: index, Name: n.Bridge, Kind: "bridge", Alias: ownerAlias + n.ID}
 			m.log.InfoContext(ctx, "created bridge", "bridge", n.Bridge, "network", n.ID)
 		}
 		if !l.IPv6Disabled {

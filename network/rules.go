@@ -55,11 +55,14 @@ func desired(c Config) map[family]ruleset {
 		v6Rules(out[famV6], p, n)
 		ebRules(out[famEB], p, n)
 	}
-	// Frames from any other port named like sded's (sd*) are dropped: a
-	// workstation port without a lease never gets past layer 2.
+	// Layer 2: every frame from a port named like sded's goes through
+	// SDED-PORTS, which accepts only the leased (port, MAC, IP) triples and
+	// drops the rest; isolated projects' ports never reach another port.
 	eb := out[famEB]
-	eb.chains[cn.input] = append(eb.chains[cn.input], "-i sd+ -j DROP")
-	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i sd+ -j DROP")
+	ports := p + "-PORTS"
+	eb.chains[ports] = append(eb.chains[ports], "-j DROP")
+	eb.chains[cn.input] = append(eb.chains[cn.input], "-i sd+ -j "+ports)
+	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i sd+ -j "+ports)
 	return out
 }
 
@@ -104,35 +107,25 @@ func v6Rules(rs ruleset, p string, n Network) {
 	rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+n.Bridge+" -j DROP", "-o "+n.Bridge+" -j DROP")
 }
 
-// ebRules: every frame entering an sded bridge from a workstation port must
-// carry the port's leased MAC and, for IPv4 and ARP, its leased IP (or 0.0.0.0
-// for DHCP and ARP probes); everything else (other MACs, other IPs, IPv6, other
-// ethertypes) is dropped. With IsolateWorkstations, frames a port sends are
-// never forwarded to another port (only delivered to the host).
+// ebRules: a frame a workstation port sends (to the host or to another port)
+// is accepted only from the port's leased MAC and, for IPv4, the leased IP as
+// source (or 0.0.0.0 to 255.255.255.255 udp 68->67 for DHCP), for ARP, the
+// leased MAC and IP as sender. SDED-PORTS ends in DROP: other MACs and IPs,
+// ARP for someone else's address, IPv6 and other ethertypes, and ports
+// without a lease. With IsolateWorkstations, a port's frames are dropped in
+// FORWARD (they still reach the host).
 func ebRules(rs ruleset, p string, n Network) {
-	if len(n.Hosts) == 0 {
-		return
-	}
 	cn := names(p)
-	ch := p + "-B-" + n.key()
-	var r []string
+	ports := p + "-PORTS"
 	for _, h := range n.Hosts {
 		mac, ip := h.MAC.String(), h.IP.String()
-		// After the checks, a leased port's frames leave sded's chains
-		// (RETURN, so the host's own rules still apply) before the final
-		// "-i sd+ -j DROP" for unleased ports.
-		fwd := "RETURN"
 		if n.IsolateWorkstations {
-			fwd = "DROP"
+			rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j DROP")
 		}
-		rs.chains[cn.input] = append(rs.chains[cn.input], "-i "+h.Port+" -j "+ch, "-i "+h.Port+" -j RETURN")
-		rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j "+ch, "-i "+h.Port+" -j "+fwd)
-		r = append(r,
-			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src "+ip+" -j RETURN",
-			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src 0.0.0.0 --ip-dst 255.255.255.255 --ip-proto udp --ip-sport 68 --ip-dport 67 -j RETURN",
-			"-p ARP -s "+mac+" -i "+h.Port+" --arp-ip-src "+ip+" --arp-mac-src "+mac+" -j RETURN",
-			"-p ARP -s "+mac+" -i "+h.Port+" --arp-ip-src 0.0.0.0 --arp-mac-src "+mac+" -j RETURN",
+		rs.chains[ports] = append(rs.chains[ports],
+			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src "+ip+" -j ACCEPT",
+			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src 0.0.0.0 --ip-dst 255.255.255.255 --ip-proto udp --ip-sport 68 --ip-dport 67 -j ACCEPT",
+			"-p ARP -s "+mac+" -i "+h.Port+" --arp-ip-src "+ip+" --arp-mac-src "+mac+" -j ACCEPT",
 		)
 	}
-	rs.chains[ch] = append(r, "-j DROP")
 }
