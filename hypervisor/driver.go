@@ -2,10 +2,12 @@ package hypervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"libvirt.org/go/libvirt"
 )
@@ -27,10 +29,12 @@ type Driver struct {
 	uri string
 	log *slog.Logger
 
-	mu   sync.Mutex
-	conn *libvirt.Connect
-	cbID int  // lifecycle callback on conn
-	ever bool // a connection was made before (a new one is a reconnect)
+	mu     sync.Mutex
+	conn   *libvirt.Connect
+	cbID   int  // lifecycle callback on conn
+	ever   bool // a connection was made before (a new one is a reconnect)
+	closed bool // Close was called: no more reconnecting
+	redial bool // a background reconnect loop is running
 
 	subMu   sync.Mutex
 	subs    map[int]chan Event
@@ -84,6 +88,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 // Close closes the libvirt connection and ends every event subscription.
 func (d *Driver) Close() error {
 	d.mu.Lock()
+	d.closed = true
 	d.dropLocked()
 	d.mu.Unlock()
 	d.subMu.Lock()
@@ -103,6 +108,9 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Connect, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("libvirt driver is closed: %w", ErrUnavailable)
+	}
 	if d.conn != nil {
 		if alive, err := d.conn.IsAlive(); err == nil && alive {
 			return d.conn, nil
@@ -124,6 +132,14 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Connect, error) {
 		c.Close()
 		return nil, fmt.Errorf("subscribing to libvirt domain events: %w", lv(err))
 	}
+	// When libvirtd goes away (restart, crash), reconnect in the background
+	// so event subscribers hear EventReconnected without waiting for a call.
+	if err := c.RegisterCloseCallback(func(_ *libvirt.Connect, reason libvirt.ConnectCloseReason) {
+		d.log.Warn("libvirt closed the connection", "reason", int(reason))
+		go d.redialLoop()
+	}); err != nil {
+		d.log.Warn("libvirt close callback not registered", "err", lv(err))
+	}
 	reconnect := d.ever
 	d.conn, d.cbID, d.ever = c, id, true
 	if reconnect {
@@ -133,11 +149,41 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Connect, error) {
 	return c, nil
 }
 
+// redialLoop reconnects with backoff until it succeeds or the Driver is
+// closed; one runs at a time.
+func (d *Driver) redialLoop() {
+	d.mu.Lock()
+	if d.redial || d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.redial = true
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); d.redial = false; d.mu.Unlock() }()
+	wait := 500 * time.Millisecond
+	for {
+		_, err := d.connect(context.Background())
+		if err == nil || errors.Is(err, ErrUnavailable) && d.isClosed() {
+			return
+		}
+		d.log.Warn("reconnecting to libvirt", "err", err, "retry_in", wait)
+		time.Sleep(wait)
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func (d *Driver) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
 // dropLocked forgets the connection; d.mu must be held.
 func (d *Driver) dropLocked() {
 	if d.conn == nil {
 		return
 	}
+	_ = d.conn.UnregisterCloseCallback()
 	_ = d.conn.DomainEventDeregister(d.cbID)
 	_, _ = d.conn.Close()
 	d.conn = nil

@@ -234,3 +234,19 @@ func TestEnsureUnreachableFile(t *testing.T) {
 		t.Errorf("State after a failed first start = %v, want ErrNotFound (nothing left behind)", err)
 	}
 }
+
+// waitEvent reports whether an event of kind for name (any name if empty)
+// arrives within timeout.
+func waitEvent(events <-chan Event, name string, kind EventKind, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-events:
+			if (name == "" || e.Name == name) && e.Kind == kind {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}

@@ -84,6 +84,10 @@ type NIC struct {
 	Bridge string
 	// MAC is the fixed MAC address (unicast).
 	MAC string
+	// Target optionally names the host side of the NIC (the tap device), so
+	// the network layer can recognise the port; empty lets libvirt pick
+	// vnetN. At most 15 characters; must not start with "vnet" or "macvtap".
+	Target string
 	// Filter optionally names a libvirt nwfilter (e.g. "clean-traffic").
 	Filter string
 	// FilterParams are the filter's parameters (e.g. IP).
@@ -208,6 +212,9 @@ func (n NIC) validate() error {
 	}
 	if hw[0]&1 == 1 {
 		return fmt.Errorf("mac %q is multicast: want a unicast address", n.MAC)
+	}
+	if n.Target != "" && (!bridgeRE.MatchString(n.Target) || strings.HasPrefix(n.Target, "vnet") || strings.HasPrefix(n.Target, "macvtap")) {
+		return fmt.Errorf("target %q: want an interface name of 1-15 of letters, digits, '_', '.', '-' not starting with vnet or macvtap", n.Target)
 	}
 	if n.Filter != "" && !filterRE.MatchString(n.Filter) {
 		return fmt.Errorf("filter %q: want 1-64 of letters, digits, '_', '.', ':', '-'", n.Filter)

@@ -123,6 +123,9 @@ func nic(n NIC) libvirtxml.DomainInterface {
 		Source: &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}},
 		Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
 	}
+	if n.Target != "" {
+		out.Target = &libvirtxml.DomainInterfaceTarget{Dev: n.Target}
+	}
 	if n.Filter != "" {
 		ref := &libvirtxml.DomainInterfaceFilterRef{Filter: n.Filter}
 		keys := make([]string, 0, len(n.FilterParams))
