@@ -153,14 +153,29 @@ func (n *Node) addSelf(ctx context.Context, addr string) error {
 	return n.WaitLeader(ctx)
 }
 
+// maxJoinFrame bounds a join request (a token and a certificate request are
+// well under 4 KiB); maxJoins bounds joins served at once.
+const (
+	maxJoinFrame = 64 << 10
+	maxJoins     = 8
+)
+
 // serveJoin answers one join request on a connection without a client
 // certificate.
 func (n *Node) serveJoin(conn *tls.Conn) {
 	defer conn.Close()
 	remote := conn.RemoteAddr().String()
+	select {
+	case n.joinSlots <- struct{}{}:
+		defer func() { <-n.joinSlots }()
+	default:
+		n.mux.refuse(remote, "join: too many joins in progress", true)
+		_ = writeFrame(conn, joinResponse{Err: unavailable("too many joins in progress; try again")})
+		return
+	}
 	_ = conn.SetDeadline(time.Now().Add(defaultRPCTimeout))
 	var req joinRequest
-	if err := readFrame(conn, &req); err != nil {
+	if err := readFrameLimit(conn, &req, maxJoinFrame); err != nil {
 		n.mux.refuse(remote, fmt.Sprintf("join: reading request: %v", err), true)
 		return
 	}

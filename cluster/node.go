@@ -90,6 +90,7 @@ type Node struct {
 
 	auditor     *accessAuditor
 	handlers    map[string]rpcHandler
+	joinSlots   chan struct{}
 	barrierTerm atomic.Uint64 // term in which this leader committed a barrier
 	joinMu      sync.Mutex
 	tokenStore  *tokenFile
@@ -154,6 +155,7 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	n := &Node{cfg: cfg, id: cfg.NodeID, logger: cfg.Logger, ident: ident}
 	n.auditor = newAccessAuditor(n)
 	n.handlers = n.rpcHandlers()
+	n.joinSlots = make(chan struct{}, maxJoins)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {

@@ -63,14 +63,17 @@ func writeFrame(w io.Writer, v any) error {
 // errFrameTooLarge is returned by readFrame for a frame over maxFrame.
 var errFrameTooLarge = errors.New("frame too large")
 
-func readFrame(r io.Reader, v any) error {
+func readFrame(r io.Reader, v any) error { return readFrameLimit(r, v, maxFrame) }
+
+// readFrameLimit reads one frame of at most limit bytes.
+func readFrameLimit(r io.Reader, v any, limit uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return fmt.Errorf("%w: %d bytes (limit %d)", errFrameTooLarge, n, maxFrame)
+	if n > limit {
+		return fmt.Errorf("%w: %d bytes (limit %d)", errFrameTooLarge, n, limit)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -266,4 +267,24 @@ func waitAudit(t *testing.T, n *testNode, action string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Errorf("no %s event in the audit log", action)
+}
+
+// A join request larger than a join can need is refused unread.
+func TestOversizedJoinRequest(t *testing.T) {
+	a := openNode(t, "a")
+	var ca *x509.Certificate
+	conn, err := dialProto(ctxT(t, 5*time.Second), a.Addr(), pinnedTLS(a.ident.fingerprint(), &ca), protoJoin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], 1<<20)
+	conn.Write(hdr[:])
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var resp joinResponse
+	if err := readFrame(conn, &resp); err == nil {
+		t.Errorf("oversized join request answered: %+v", resp)
+	}
+	waitAudit(t, a, "join.denied")
 }
