@@ -471,3 +471,24 @@ func (m *memService) events(action string) []model.AuditEvent {
 }
 
 var _ ui.Service = (*memService)(nil)
+
+// fullSession signs a user in without the browser (for benchmarks) and
+// returns the raw session token.
+func (m *memService) fullSession(userID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tok := randomToken()
+	m.sessions[tok] = &model.Session{UserID: userID, CreatedAt: time.Now(), LastSeenAt: time.Now()}
+	return tok
+}
+
+// addWorkstation gives a user a running workstation in a project.
+func (m *memService) addWorkstation(projectID, ownerID, name string) model.Workstation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := model.Workstation{ID: m.id("w"), ProjectID: projectID, OwnerID: ownerID, Name: name, ImageID: "img1", Flavour: "small",
+		VCPU: 2, MemoryMiB: 4096, DiskGiB: 20, Desired: model.DesiredRunning, CreatedAt: time.Now().Add(-time.Hour),
+		Status: model.Observed{State: model.ObservedRunning}}
+	m.ws[w.ID] = w
+	return w
+}
