@@ -25,7 +25,7 @@ func fullSpec() Spec {
 			{Path: "/var/lib/sded/volumes/p-1-data.qcow2", Format: FormatQCOW2, Serial: "data", SecretUUID: "2d8f3a8e-51b4-4c1e-8a43-3a1f0e6c2b11", ReadOnly: true},
 		},
 		Seed: "/var/lib/sded/seeds/ws-1.img",
-		NIC: &NIC{Bridge: "sdp1", MAC: "52:54:00:12:34:56", Filter: "clean-traffic",
+		NIC: &NIC{Bridge: "sdp1", MAC: "52:54:00:12:34:56", Target: "sdv525400123456", Filter: "clean-traffic",
 			FilterParams: map[string]string{"IP": "10.20.0.5"}},
 		SerialLog: "/var/log/sded/console/sded-ws-1.log",
 		VNCSocket: "/run/sded/vnc/sded-ws-1.sock",
