@@ -157,7 +157,6 @@ func variance(t testing.TB, data []byte) float64 {
 	return sq/n - mean*mean
 }
 
-
 func TestLoginWorkstationDesktop(t *testing.T) {
 	sock := startVNC(t)
 	svc := newMemService(3 * time.Second)

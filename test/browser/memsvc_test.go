@@ -226,9 +226,13 @@ func (m *memService) CreateAPIToken(context.Context, model.Actor, string, []mode
 	return "", model.APIToken{}, model.Errorf(model.CodeUnavailable, "tokens are not kept by the in-memory service")
 }
 
-func (m *memService) ListAPITokens(context.Context, model.Actor) ([]model.APIToken, error) { return nil, nil }
+func (m *memService) ListAPITokens(context.Context, model.Actor) ([]model.APIToken, error) {
+	return nil, nil
+}
 
-func (m *memService) DeleteAPIToken(context.Context, model.Actor, string) error { return model.ErrNotFound }
+func (m *memService) DeleteAPIToken(context.Context, model.Actor, string) error {
+	return model.ErrNotFound
+}
 
 func (m *memService) addProject(slug string, tier int, owner string) model.Project {
 	m.mu.Lock()
