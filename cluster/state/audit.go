@@ -44,6 +44,9 @@ func (t *Tx) AppendAudit(e model.AuditEvent) (model.AuditEvent, error) {
 	if err := put(t, bAudit, u64(e.Seq), e); err != nil {
 		return e, fmt.Errorf("writing audit event: %w", err)
 	}
+	if err := t.bucket(bMeta).Put(kAuditHead, append(u64(e.Seq), e.Hash...)); err != nil {
+		return e, fmt.Errorf("writing audit head: %w", err)
+	}
 	return e, nil
 }
 
@@ -104,6 +107,18 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 			}
 			prev, want = e.Hash, want+1
 			n++
+		}
+		// The head recorded with the last append catches a cut-off tail.
+		if head := tx.bucket(bMeta).Get(kAuditHead); len(head) > 8 {
+			seq, hash := readU64(head[:8]), string(head[8:])
+			switch {
+			case seq >= want:
+				return &AuditChainError{Seq: want, Reason: fmt.Sprintf("entries %d to %d are missing (log cut off)", want, seq)}
+			case seq == want-1 && hash != prev:
+				return &AuditChainError{Seq: seq, Reason: "last entry does not match the recorded head"}
+			case seq < want-1:
+				return &AuditChainError{Seq: seq + 1, Reason: fmt.Sprintf("entries after %d were appended outside sded", seq)}
+			}
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@
 //	    project_number        uint32 counter: decides a project's subnet
 //	    workstation_number    uint32 counter: decides a workstation's MAC
 //	    request_count         uint64: entries in requests/
+//	    audit_head            last audit seq (8 bytes) + its hash: detects a cut-off tail
 //	settings/                 key → model.Setting
 //	users/                    id → model.User
 //	users_by_name/            username → id

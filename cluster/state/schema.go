@@ -40,6 +40,7 @@ var (
 	kProjectNumber     = []byte("project_number")
 	kWorkstationNumber = []byte("workstation_number")
 	kRequestCount      = []byte("request_count")
+	kAuditHead         = []byte("audit_head")
 )
 
 // v1Buckets is the schema as version 1 created it.

@@ -345,6 +345,16 @@ func TestAuditChain(t *testing.T) {
 			b.Put(u64(3), a)
 		}), 2},
 		{"garbage value", tamper(func(b *bolt.Bucket) { b.Put(u64(4), []byte("{")) }), 4},
+		{"entry appended outside sded", tamper(func(b *bolt.Bucket) {
+			var last model.AuditEvent
+			json.Unmarshal(b.Get(u64(6)), &last)
+			e := model.AuditEvent{Seq: 7, Action: "forged", Outcome: model.OutcomeSuccess, PrevHash: last.Hash}
+			e.Hash = e.ComputeHash()
+			v, _ := json.Marshal(e)
+			b.Put(u64(7), v)
+		}), 7},
+		{"tail cut off", tamper(func(b *bolt.Bucket) { b.Delete(u64(6)); b.Delete(u64(5)) }), 5},
+		{"last entry rehashed", tamper(edit(6, func(e *model.AuditEvent) { e.Action = "x"; e.Hash = e.ComputeHash() })), 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
