@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -268,4 +269,26 @@ func (s *Service) VerifyAudit(ctx context.Context, actor model.Actor) (int, erro
 		return 0, err
 	}
 	return s.st.VerifyAudit(ctx)
+}
+
+// LoginBannerSetting is the setting shown on the login page.
+const LoginBannerSetting = "login.banner"
+
+// LoginBanner returns the login banner (shown before anyone logs in), or "".
+func (s *Service) LoginBanner(ctx context.Context) string {
+	b, err := s.st.GetSetting(LoginBannerSetting)
+	if err != nil {
+		return ""
+	}
+	return b.Value
+}
+
+// Housekeep runs the periodic state changes: expired sessions are deleted
+// and projects past their expiry are suspended (their workstations stopped).
+// The daemon calls it on a timer (on the leader is enough; on every node is
+// harmless: a pass with nothing to do changes nothing but the applied index).
+func (s *Service) Housekeep(ctx context.Context) error {
+	_, err1 := s.ExpireSessions(ctx)
+	_, err2 := s.ExpireProjects(ctx)
+	return errors.Join(err1, err2)
 }

@@ -157,3 +157,33 @@ func TestServiceTokenListing(t *testing.T) {
 	_, _, err = e.svc.AuthenticateAPIToken(ctx, raw)
 	wantCode(t, err, model.CodeUnauthenticated)
 }
+
+func TestServiceHousekeepAndBanner(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	if e.svc.LoginBanner(ctx) != "" {
+		t.Error("banner before one is set")
+	}
+	if _, err := e.svc.PutSetting(ctx, e.admin, LoginBannerSetting, "Authorised use only"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.svc.LoginBanner(ctx); got != "Authorised use only" {
+		t.Errorf("banner %q", got)
+	}
+	ann := e.user(t, "ann")
+	p := e.project(t, "study", ann)
+	tok, _, _ := e.login(t, "ann")
+	if err := e.svc.Housekeep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(91 * 24 * time.Hour)
+	if err := e.svc.Housekeep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Session(auth.HashToken(tok)); model.CodeOf(err) != model.CodeNotFound {
+		t.Error("expired session survived housekeeping")
+	}
+	if pr, _ := e.st.Project(p.ID); pr.State != model.ProjectSuspended || pr.StateReason != "expired" {
+		t.Errorf("expired project is %s (%s)", pr.State, pr.StateReason)
+	}
+}
