@@ -1,0 +1,193 @@
+package airlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sded/sded/cluster/model"
+)
+
+// Config wires an Engine. Every interface field is required.
+type Config struct {
+	Requests  Requests
+	Commands  Commands
+	Files     FileStore
+	Keys      Keys
+	Checker   Checker
+	Pseudonym Pseudonymiser
+	Volumes   VolumeBuilder
+	// System is the node's own actor (model.Actor{NodeID: ...}), used to read
+	// a project's imports when rebuilding its data volume and to audit
+	// refusals with no user behind them.
+	System model.Actor
+	// Dir holds the engine's node-local index of staged files (0700).
+	Dir string
+	// LinkKey signs download links (at least 32 random bytes). Links signed
+	// with another key do not verify: give every node the same key for links
+	// to work cluster-wide.
+	LinkKey []byte
+	// LinkTTL is how long a download link works; default 15 minutes.
+	LinkTTL time.Duration
+	Clock   func() time.Time
+	Logger  *slog.Logger
+}
+
+// Engine runs airlock requests: the storage steps around the state changes.
+type Engine struct {
+	cfg Config
+	idx *index
+	log *slog.Logger
+	// build serialises data-volume rebuilds per project.
+	buildMu sync.Mutex
+	builds  map[string]*sync.Mutex
+}
+
+// New checks cfg and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Requests == nil, cfg.Commands == nil, cfg.Files == nil, cfg.Keys == nil, cfg.Checker == nil,
+		cfg.Pseudonym == nil, cfg.Volumes == nil:
+		return nil, errors.New("airlock engine: missing a dependency")
+	case cfg.System.NodeID == "" || cfg.System.UserID != "":
+		return nil, errors.New("airlock engine: System must be the node's actor")
+	case cfg.Dir == "":
+		return nil, errors.New("airlock engine: empty Dir")
+	case len(cfg.LinkKey) < 32:
+		return nil, errors.New("airlock engine: LinkKey must be at least 32 bytes")
+	}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = 15 * time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg, idx: &index{dir: cfg.Dir}, log: cfg.Logger, builds: map[string]*sync.Mutex{}}, nil
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Clock().UTC() }
+
+func (e *Engine) projectLock(project string) *sync.Mutex {
+	e.buildMu.Lock()
+	defer e.buildMu.Unlock()
+	m, ok := e.builds[project]
+	if !ok {
+		m = &sync.Mutex{}
+		e.builds[project] = m
+	}
+	return m
+}
+
+// object is the policy object of a request.
+func object(r model.AirlockRequest, pr model.ProjectState) model.Object {
+	return model.Object{Kind: model.KindAirlock, ID: r.ID, ProjectID: r.ProjectID, ProjectState: pr, OwnerID: r.CreatedBy}
+}
+
+func reviewAction(d model.AirlockDirection) model.Action {
+	if d == model.AirlockImport {
+		return model.ActAirlockReviewImport
+	}
+	return model.ActAirlockReviewExport
+}
+
+// authorize checks actor may do a on request r (refusals are audited by the
+// Service).
+func (e *Engine) authorize(ctx context.Context, actor model.Actor, a model.Action, r model.AirlockRequest) error {
+	o, err := e.cfg.Requests.AirlockObject(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	return e.cfg.Requests.Authorize(ctx, actor, a, o)
+}
+
+// quote makes an untrusted name safe for an audit detail or a log line.
+func quote(s string) string {
+	if len(s) > 200 {
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// refused audits input the airlock turned away (bad name, blocked type, too
+// large, malformed table, archive bomb) and returns err as a domain error.
+// Nothing was stored.
+func (e *Engine) refused(ctx context.Context, actor model.Actor, r model.AirlockRequest, what string, name string, err error) error {
+	me := model.AsError(err)
+	details := map[string]string{"action": what, "error": truncate(me.Error(), model.MaxDetailLen)}
+	if name != "" {
+		details["file"] = quote(name)
+	}
+	if actor.UserID != "" {
+		details["user_id"] = actor.UserID
+	}
+	ev := model.RecordAudit{Action: "api.denied", Object: string(model.KindAirlock) + "/" + r.ID, ProjectID: r.ProjectID,
+		Outcome: model.OutcomeFailure, Details: details}
+	if aerr := e.cfg.Requests.RecordAudit(context.WithoutCancel(ctx), e.cfg.System, ev); aerr != nil {
+		e.log.ErrorContext(ctx, "auditing a refused airlock input", slog.String("request", r.ID), slog.Any("err", aerr))
+	}
+	e.log.InfoContext(ctx, "airlock input refused", slog.String("request", r.ID), slog.String("action", what),
+		slog.String("file", quote(name)), slog.String("error", me.Error()))
+	return me
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// isRefusal reports whether err says the input was refused (as opposed to
+// an internal failure).
+func isRefusal(err error) bool {
+	switch model.CodeOf(err) {
+	case model.CodeInvalid, model.CodeTooLarge:
+		return true
+	}
+	return false
+}
+
+// stagedFile resolves a file of the request to its staged copy, checking it
+// is the very file the state recorded.
+func (e *Engine) stagedFile(r model.AirlockRequest, name string) (StoredFile, error) {
+	f, ok := r.File(name)
+	if !ok {
+		return StoredFile{}, model.Errorf(model.CodeNotFound, "file %s is not in request %s", quote(name), r.ID)
+	}
+	m, err := e.idx.get(r.ProjectID, r.ID)
+	if err != nil {
+		return StoredFile{}, err
+	}
+	sf, ok := m[name]
+	if !ok || sf.SHA256 != f.SHA256 || sf.Size != f.Size {
+		return StoredFile{}, model.Errorf(model.CodeUnavailable, "file %s of request %s is not staged on this node", quote(name), r.ID)
+	}
+	return sf, nil
+}
+
+// opener returns a function opening the staged plaintext of sf.
+func (e *Engine) opener(project string, key []byte, sf StoredFile) func(context.Context) (io.ReadCloser, error) {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := e.cfg.Files.Open(ctx, project, key, sf.ID)
+		if err != nil {
+			return nil, fmt.Errorf("opening staged %s: %w", quote(sf.Name), err)
+		}
+		return rc, nil
+	}
+}
