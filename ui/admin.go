@@ -89,9 +89,9 @@ func (s *server) nodesPage(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	var rows []view.NodeRow
-	for _, n := range nodes {
+	for _, n := range s.nodeHealth(r, nodes) {
 		rows = append(rows, view.NodeRow{ID: n.Node.ID, Address: n.Node.Address, Voter: n.Node.Voter, Leader: n.Leader,
-			Healthy: n.Healthy, LastSeen: stamp(n.LastSeen), Detail: n.Detail})
+			Healthy: n.Healthy, Known: n.known, LastSeen: stamp(n.LastSeen), Detail: n.Detail})
 	}
 	return render(w, r, http.StatusOK, view.NodesPage(s.layout(r, p, "Nodes"), rows))
 }
@@ -152,4 +152,34 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, p *principal)
 		a.Actions = append(a.Actions, view.Option{Value: act, Label: act})
 	}
 	return render(w, r, statusForForm(f), view.AuditPage(s.layout(r, p, "Audit log"), a))
+}
+
+// nodeJSON is a node with its health, when Config.Health knows it.
+type nodeJSON struct {
+	Node model.Node `json:"node"`
+	NodeHealth
+	known bool
+}
+
+// nodeHealth joins the recorded nodes with the live health report.
+func (s *server) nodeHealth(r *http.Request, nodes []model.Node) []nodeJSON {
+	health := map[string]NodeHealth{}
+	if s.cfg.Health != nil {
+		hs, err := s.cfg.Health(r.Context())
+		if err != nil {
+			s.log.Warn("reading cluster health", "err", err)
+		}
+		for _, h := range hs {
+			health[h.ID] = h
+		}
+	}
+	out := make([]nodeJSON, 0, len(nodes))
+	for _, n := range nodes {
+		h, ok := health[n.ID]
+		if !ok {
+			h = NodeHealth{ID: n.ID, Detail: "no health report"}
+		}
+		out = append(out, nodeJSON{Node: n, NodeHealth: h, known: ok})
+	}
+	return out
 }

@@ -260,7 +260,7 @@ func (s *server) apiNodes(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return ok(w, nonNil(ns))
+	return ok(w, s.nodeHealth(r, ns))
 }
 
 func (s *server) apiAudit(w http.ResponseWriter, r *http.Request, p *principal) error {

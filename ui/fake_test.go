@@ -38,7 +38,7 @@ type fakeService struct {
 	CreateUserFn           func(ctx context.Context, actor model.Actor, u model.CreateUser, password string) (model.User, error)
 	SetUserDisabledFn      func(ctx context.Context, actor model.Actor, id string, disabled bool) error
 	ListImagesFn           func(ctx context.Context, actor model.Actor) ([]model.Image, error)
-	ListNodesFn            func(ctx context.Context, actor model.Actor) ([]NodeHealth, error)
+	ListNodesFn            func(ctx context.Context, actor model.Actor) ([]model.Node, error)
 	ListAuditFn            func(ctx context.Context, actor model.Actor, q AuditQuery) ([]model.AuditEvent, error)
 	OpenDesktopFn          func(ctx context.Context, actor model.Actor, workstationID, remote string) (DesktopGrant, error)
 	CloseDesktopFn         func(ctx context.Context, actor model.Actor, g DesktopGrant, d time.Duration, reason string) error
@@ -242,7 +242,7 @@ func (f *fakeService) ListImages(ctx context.Context, actor model.Actor) ([]mode
 	return f.ListImagesFn(ctx, actor)
 }
 
-func (f *fakeService) ListNodes(ctx context.Context, actor model.Actor) ([]NodeHealth, error) {
+func (f *fakeService) ListNodes(ctx context.Context, actor model.Actor) ([]model.Node, error) {
 	if f.ListNodesFn == nil {
 		return nil, notSet("ListNodes")
 	}

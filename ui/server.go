@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +18,10 @@ type Config struct {
 	Version string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Health, if set, reports the cluster's live view of its nodes (leader,
+	// reachability) for the nodes page and /api/v1/nodes; without it they
+	// show only what the state records.
+	Health func(ctx context.Context) ([]NodeHealth, error)
 }
 
 func (c Config) withDefaults() Config {

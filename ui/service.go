@@ -89,18 +89,20 @@ type AdminService interface {
 	CreateUser(ctx context.Context, actor model.Actor, u model.CreateUser, password string) (model.User, error)
 	SetUserDisabled(ctx context.Context, actor model.Actor, id string, disabled bool) error
 	ListImages(ctx context.Context, actor model.Actor) ([]model.Image, error)
-	ListNodes(ctx context.Context, actor model.Actor) ([]NodeHealth, error)
+	// ListNodes returns the cluster members the state records (admin).
+	ListNodes(ctx context.Context, actor model.Actor) ([]model.Node, error)
 	// ListAudit returns events matching the query, newest first.
 	ListAudit(ctx context.Context, actor model.Actor, q AuditQuery) ([]model.AuditEvent, error)
 }
 
-// NodeHealth is a cluster node with what the raft layer knows of it.
+// NodeHealth is what the raft layer knows of a node's health, from
+// Config.Health.
 type NodeHealth struct {
-	Node     model.Node `json:"node"`
-	Leader   bool       `json:"leader"`
-	Healthy  bool       `json:"healthy"`
-	LastSeen time.Time  `json:"last_seen"`
-	Detail   string     `json:"detail,omitempty"`
+	ID       string    `json:"id"`
+	Leader   bool      `json:"leader"`
+	Healthy  bool      `json:"healthy"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Detail   string    `json:"detail,omitempty"`
 }
 
 // AuditQuery filters the audit log. Zero fields match everything.

@@ -418,8 +418,8 @@ func (m *memService) ListImages(context.Context, model.Actor) ([]model.Image, er
 	return slices.Clone(m.images), nil
 }
 
-func (m *memService) ListNodes(_ context.Context, a model.Actor) ([]ui.NodeHealth, error) {
-	return []ui.NodeHealth{{Node: model.Node{ID: "n1", Address: "127.0.0.1:7000", Voter: true}, Leader: true, Healthy: true, LastSeen: time.Now()}}, nil
+func (m *memService) ListNodes(_ context.Context, a model.Actor) ([]model.Node, error) {
+	return []model.Node{{ID: "n1", Address: "127.0.0.1:7000", Voter: true}}, nil
 }
 
 func (m *memService) ListAudit(_ context.Context, a model.Actor, q ui.AuditQuery) ([]model.AuditEvent, error) {

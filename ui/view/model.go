@@ -107,7 +107,7 @@ type ImageRow struct{ ID, Name, Format, Size, SHA256, Created string }
 // NodeRow is a cluster node.
 type NodeRow struct {
 	ID, Address, LastSeen, Detail string
-	Voter, Leader, Healthy        bool
+	Voter, Leader, Healthy, Known bool
 }
 
 // AuditRow is one audit event.
