@@ -45,10 +45,11 @@ type addVoterRequest struct {
 }
 
 // Join makes the node described by cfg (a fresh data directory) a member of
-// the cluster that addr belongs to, using a join token created on addr with
+// the cluster that addr (any member) belongs to, using a join token from
 // CreateJoinToken. It gets its certificate signed, starts raft and waits until
 // it is a voter. A data directory that already has raft state is simply
-// opened: a node that joined before rejoins with its data.
+// opened: a node that joined before rejoins with its data. A join interrupted
+// after the certificate was written resumes without spending another token.
 func Join(ctx context.Context, addr, token string, cfg Config) (*Node, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -57,14 +58,23 @@ func Join(ctx context.Context, addr, token string, cfg Config) (*Node, error) {
 		return nil, err
 	} else if !fresh {
 		cfg.Logger.Info("data directory already has raft state; rejoining with it")
-		return open(ctx, cfg, false)
+		n, err := open(ctx, cfg, false)
+		if err != nil || n.inConfiguration(n.id) {
+			return n, err
+		}
+		// Started before, but never added: finish the join.
+		if err := n.addSelf(ctx, addr); err != nil {
+			n.Close()
+			return nil, err
+		}
+		return n, nil
 	}
 	tok, err := parseToken(token)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(cfg.TLSDir, caCertFile)); err == nil {
-		return nil, fmt.Errorf("joining: %s already holds a cluster CA; use an empty data directory", cfg.TLSDir)
+		return resumeJoin(ctx, addr, tok, cfg)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,7 +90,7 @@ func Join(ctx context.Context, addr, token string, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("joining via %s: %w", addr, err)
 	}
 	var resp joinResponse
-	_, err = roundTripJoin(ctx, conn, joinRequest{Token: token, NodeID: cfg.NodeID, CSR: csr}, &resp)
+	err = roundTripJoin(ctx, conn, joinRequest{Token: token, NodeID: cfg.NodeID, CSR: csr}, &resp)
 	conn.Close()
 	if err != nil {
 		return nil, fmt.Errorf("joining via %s: %w", addr, err)
@@ -120,16 +130,37 @@ func Join(ctx context.Context, addr, token string, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func roundTripJoin(ctx context.Context, conn *tls.Conn, req joinRequest, resp *joinResponse) (struct{}, error) {
+// resumeJoin finishes a join whose certificate was already written.
+func resumeJoin(ctx context.Context, addr string, tok parsedToken, cfg Config) (*Node, error) {
+	id, err := loadIdentity(cfg.TLSDir)
+	if err != nil {
+		return nil, fmt.Errorf("joining: %w", err)
+	}
+	if id.caKey != nil || id.fingerprint() != tok.fingerprint || id.nodeID() != cfg.NodeID {
+		return nil, fmt.Errorf("joining: %s already holds TLS material of another cluster or node; use an empty data directory", cfg.TLSDir)
+	}
+	cfg.Logger.Info("resuming an interrupted join")
+	n, err := open(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.addSelf(ctx, addr); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func roundTripJoin(ctx context.Context, conn *tls.Conn, req joinRequest, resp *joinResponse) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(defaultRPCTimeout)
 	}
 	_ = conn.SetDeadline(deadline)
 	if err := writeFrame(conn, req); err != nil {
-		return struct{}{}, err
+		return err
 	}
-	return struct{}{}, readFrame(conn, resp)
+	return readFrame(conn, resp)
 }
 
 // addSelf asks the cluster (via addr, which forwards to the leader) to add this

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,4 +288,34 @@ func TestOversizedJoinRequest(t *testing.T) {
 		t.Errorf("oversized join request answered: %+v", resp)
 	}
 	waitAudit(t, a, "join.denied")
+}
+
+// A join interrupted after the certificate was written (here: the node's
+// first raft start failed because its port was taken) resumes without a new
+// token.
+func TestInterruptedJoinResumes(t *testing.T) {
+	a := openNode(t, "a")
+	tok, err := a.CreateJoinToken(ctxT(t, 5*time.Second), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newConfig(t, "b")
+	t.Cleanup(b.close)
+	busy, err := net.Listen("tcp", b.cfg.BindAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Join(ctxT(t, 10*time.Second), a.Addr(), tok, b.cfg); err == nil {
+		t.Fatal("join succeeded on a busy port")
+	}
+	busy.Close()
+	n, err := Join(ctxT(t, 20*time.Second), a.Addr(), tok, b.cfg)
+	if err != nil {
+		t.Fatalf("resuming the join: %v", err)
+	}
+	b.Node = n
+	mustPut(t, n, "joined", "yes")
+	if !a.inConfiguration("b") {
+		t.Error("b is not a member")
+	}
 }
