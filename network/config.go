@@ -193,11 +193,6 @@ func (c Config) Validate() error {
 		if n.Subnet.Bits() < 16 || n.Subnet.Bits() > 29 {
 			bad("%s: subnet %v must be between /16 and /29", where, n.Subnet)
 		}
-		for _, o := range subnets {
-			if o.Subnet.Overlaps(n.Subnet) {
-				bad("%s: subnet %v overlaps network %q (%v)", where, n.Subnet, o.ID, o.Subnet)
-			}
-		}
 		subnets = append(subnets, n)
 		gw := n.gateway()
 		if !hostAddr(n.Subnet, gw) {
@@ -242,6 +237,15 @@ func (c Config) Validate() error {
 				}
 				ports[p] = n.ID
 			}
+		}
+	}
+	// Overlapping subnets: sorted by first address, if any two overlap then
+	// (prefixes nest) some neighbours do, so checking neighbours suffices.
+	sorted := slices.Clone(subnets)
+	slices.SortFunc(sorted, func(a, b Network) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
+	for i := 1; i < len(sorted); i++ {
+		if a, b := sorted[i-1], sorted[i]; a.Subnet.Overlaps(b.Subnet) {
+			bad("network %q: subnet %v overlaps network %q (%v)", b.ID, b.Subnet, a.ID, a.Subnet)
 		}
 	}
 	for _, n := range c.Networks {

@@ -229,8 +229,12 @@ func (m *Manager) knownLinks(ctx context.Context, c Config) ([]link, error) {
 func preflight(c Config, ls []link) error {
 	var errs []error
 	byName := map[string]link{}
+	var foreign []link // links with addresses that sded does not own
 	for _, l := range ls {
 		byName[l.Name] = l
+		if !l.owned() && len(l.Addrs) > 0 {
+			foreign = append(foreign, l)
+		}
 	}
 	for _, n := range c.Networks {
 		if l, ok := byName[n.Bridge]; ok && !l.owned() {
@@ -242,10 +246,7 @@ func preflight(c Config, ls []link) error {
 				errs = append(errs, fmt.Errorf("network %q: %w: port name %q is a bridge", n.ID, ErrNameCollision, h.Port))
 			}
 		}
-		for _, l := range ls {
-			if l.owned() {
-				continue
-			}
+		for _, l := range foreign {
 			for _, a := range l.Addrs {
 				if a.Overlaps(n.Subnet) {
 					errs = append(errs, fmt.Errorf("network %q: %w: subnet %v overlaps %v on %q",

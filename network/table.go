@@ -169,17 +169,38 @@ func editChain(name string, have, want []string) []string {
 	if slices.Equal(have, want) {
 		return nil
 	}
-	rewrite := func() []string {
-		cmds := []string{"-F " + name}
-		for _, r := range want {
-			cmds = append(cmds, "-A "+name+" "+r)
-		}
+	// Only the middle, between the common prefix and suffix, differs (for
+	// a project added or removed, that is its own rules).
+	pre := 0
+	for pre < len(have) && pre < len(want) && have[pre] == want[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(have)-pre && suf < len(want)-pre && have[len(have)-1-suf] == want[len(want)-1-suf] {
+		suf++
+	}
+	if cmds, ok := editMiddle(name, pre, have[pre:len(have)-suf], want[pre:len(want)-suf], have, want); ok {
 		return cmds
 	}
+	return rewriteChain(name, want)
+}
+
+func rewriteChain(name string, want []string) []string {
+	cmds := []string{"-F " + name}
+	for _, r := range want {
+		cmds = append(cmds, "-A "+name+" "+r)
+	}
+	return cmds
+}
+
+// editMiddle turns have into want where they differ only in the middle
+// parts (starting at index pre), with deletions and positional inserts, if
+// it can do so unambiguously and more cheaply than a rewrite.
+func editMiddle(name string, pre int, have, want, fullHave, fullWant []string) ([]string, bool) {
 	wantSet := map[string]bool{}
 	for _, r := range want {
 		if wantSet[r] {
-			return rewrite()
+			return nil, false
 		}
 		wantSet[r] = true
 	}
@@ -187,7 +208,7 @@ func editChain(name string, have, want []string) []string {
 	var kept, cmds []string
 	for _, r := range have {
 		if haveSet[r] {
-			return rewrite()
+			return nil, false
 		}
 		haveSet[r] = true
 		if wantSet[r] {
@@ -196,7 +217,15 @@ func editChain(name string, have, want []string) []string {
 			cmds = append(cmds, "-D "+name+" "+r)
 		}
 	}
-	// kept must be a subsequence of want for inserts alone to finish the job.
+	// A deleted rule must not also appear outside the middle, or "-D"
+	// (which removes the first match) could hit that copy instead; an
+	// identical copy would leave the same list, but stay strict.
+	for _, c := range cmds {
+		r := c[len("-D "+name+" "):]
+		if slices.Contains(fullHave[:pre], r) {
+			return nil, false
+		}
+	}
 	j := 0
 	for _, r := range want {
 		if j < len(kept) && kept[j] == r {
@@ -204,15 +233,15 @@ func editChain(name string, have, want []string) []string {
 		}
 	}
 	if j != len(kept) {
-		return rewrite()
+		return nil, false
 	}
 	for i, r := range want {
 		if !haveSet[r] {
-			cmds = append(cmds, "-I "+name+" "+strconv.Itoa(i+1)+" "+r)
+			cmds = append(cmds, "-I "+name+" "+strconv.Itoa(pre+i+1)+" "+r)
 		}
 	}
-	if len(cmds) > len(want)+1 {
-		return rewrite()
+	if len(cmds) > len(fullWant)+1 {
+		return nil, false
 	}
-	return cmds
+	return cmds, true
 }
