@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/test/testenv"
 	"github.com/sded/sded/ui"
 )
@@ -164,14 +165,39 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 	svc.addUser("admin", "Ada Admin", "admin password 1", true)
 	project := svc.addProject("diabetes", 3, alice.ID)
 	base := startServer(t, svc, unixDialer(sock))
-	ctx := newBrowser(t)
+	desktopFlow(t, flow{
+		base: base, username: "alice", password: "correct horse battery", projectID: project.ID, slug: "diabetes",
+		shot:  "desktop.png",
+		audit: func(action string) []model.AuditEvent { return svc.events(action) },
+	})
+}
 
+// flow is one run of the browser journey against a server.
+type flow struct {
+	base, username, password, projectID, slug string
+	shot                                      string // screenshot file name under test/artifacts
+	// created is told the new workstation's page path (the reconciler's cue
+	// when the test plays it).
+	created func(path string)
+	// audit returns the audit events of an action.
+	audit func(action string) []model.AuditEvent
+}
+
+// desktopFlow signs in for the first time (password, TOTP enrolment with a
+// code computed from the key on the page, recovery codes), signs out and in
+// again with a TOTP code, creates a workstation and watches its progress,
+// opens its desktop and checks a screenshot of the guest console, then leaves
+// and checks the desktop session was audited with its duration.
+func desktopFlow(t *testing.T, f flow) {
+	ctx := newBrowser(t)
+	base, project := f.base, struct{ ID string }{f.projectID}
+	projectRow := `[data-testid=project-` + f.slug + `]`
 	type css = chromedp.CSS
 	login := func(password string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(
 			chromedp.Navigate(base+"/login"),
 			chromedp.WaitVisible(css(`[data-testid=input-username]`)),
-			chromedp.SendKeys(css(`[data-testid=input-username]`), "alice"),
+			chromedp.SendKeys(css(`[data-testid=input-username]`), f.username),
 			chromedp.SendKeys(css(`[data-testid=input-password]`), password),
 			chromedp.Click(css(`[data-testid=login-submit]`)),
 		)
@@ -179,7 +205,7 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 
 	// 1. First login: password, then TOTP enrolment with a code computed
 	// from the key the page shows.
-	if err := chromedp.Do(ctx, login("correct horse battery"), chromedp.WaitVisible(css(`[data-testid=totp-secret]`))); err != nil {
+	if err := chromedp.Do(ctx, login(f.password), chromedp.WaitVisible(css(`[data-testid=totp-secret]`))); err != nil {
 		t.Fatalf("login and enrolment page: %v", err)
 	}
 	secret, err := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=totp-secret]`)))
@@ -198,12 +224,12 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(codes, "rc01-aaaa") {
+	if len(strings.Fields(codes)) < 3 {
 		t.Errorf("recovery codes not shown: %q", codes)
 	}
 	if err := chromedp.Do(ctx,
 		chromedp.Click(css(`[data-testid=continue]`)),
-		chromedp.WaitVisible(css(`[data-testid=project-diabetes]`)),
+		chromedp.WaitVisible(css(projectRow)),
 	); err != nil {
 		t.Fatalf("home page after enrolment: %v", err)
 	}
@@ -213,11 +239,11 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Click(css(`[data-testid=logout]`)),
 		chromedp.WaitVisible(css(`[data-testid=login-form]`)),
-		login("correct horse battery"),
+		login(f.password),
 		chromedp.WaitVisible(css(`[data-testid=totp-form]`)),
 		chromedp.SendKeys(css(`[data-testid=input-code]`), totpCode(secret, stepAt(time.Now())+1)),
 		chromedp.Click(css(`[data-testid=totp-submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=project-diabetes]`)),
+		chromedp.WaitVisible(css(projectRow)),
 	); err != nil {
 		t.Fatalf("login with TOTP: %v", err)
 	}
@@ -234,8 +260,15 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 	); err != nil {
 		t.Fatalf("creating the workstation: %v", err)
 	}
-	if progress, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
-		saveArtifact(t, "workstation-provisioning.jpg", progress)
+	if progress, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		saveArtifact(t, "provisioning-"+f.shot, progress)
+	}
+	if f.created != nil {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.created(loc)
 	}
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`[data-testid=open-desktop]:not(.hidden)`))); err != nil {
 		t.Fatalf("workstation never became ready: %v", err)
@@ -253,7 +286,7 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	p := saveArtifact(t, "desktop.png", shot)
+	p := saveArtifact(t, f.shot, shot)
 	v := variance(t, shot)
 	t.Logf("desktop screenshot %s: luminance variance %.1f", p, v)
 	if v < 50 {
@@ -265,10 +298,10 @@ func TestLoginWorkstationDesktop(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(svc.events("desktop.close")) == 0 && time.Now().Before(deadline) {
+	for len(f.audit("desktop.close")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if o, c := svc.events("desktop.open"), svc.events("desktop.close"); len(o) != 1 || len(c) != 1 || c[0].Details["duration_s"] == "" {
+	if o, c := f.audit("desktop.open"), f.audit("desktop.close"); len(o) != 1 || len(c) != 1 || c[0].Details["duration"] == "" {
 		t.Errorf("desktop audit: %d opens, %d closes (%v), want one of each with a duration", len(o), len(c), c)
 	}
 }

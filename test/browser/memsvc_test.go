@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -458,7 +457,7 @@ func (m *memService) CloseDesktop(_ context.Context, a model.Actor, g ui.Desktop
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record(a, "desktop.close", "workstation/"+g.WorkstationID, g.ProjectID, model.OutcomeSuccess,
-		map[string]string{"duration_s": strconv.FormatFloat(d.Seconds(), 'f', 1, 64), "reason": reason})
+		map[string]string{"duration": d.Round(time.Second).String(), "reason": reason})
 	return nil
 }
 
