@@ -27,10 +27,12 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-// pasteAllowed is the clipboard rule of a tier, as the UI describes it; the
-// service's OpenDesktop decides what the proxy enforces.
+// pasteMaxTier is the highest tier whose desktops accept paste-in, as the UI
+// describes it; the service's OpenDesktop decides what the proxy enforces.
+const pasteMaxTier = 1
+
 func clipboardText(tier int) string {
-	if tier <= 2 {
+	if tier <= pasteMaxTier {
 		return "paste-in allowed, copy-out blocked"
 	}
 	return "clipboard blocked both ways"

@@ -24,7 +24,7 @@ func (s *server) desktopPage(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	d := view.Desktop{WorkstationID: ws.ID, Name: ws.Name, NoVNC: s.novnc, Paste: pr.Tier <= 2}
+	d := view.Desktop{WorkstationID: ws.ID, Name: ws.Name, NoVNC: s.novnc, Paste: pr.Tier <= pasteMaxTier}
 	var scripts []string
 	if s.novnc {
 		scripts = []string{"/static/desktop.js"}

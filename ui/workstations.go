@@ -40,6 +40,17 @@ func (s *server) workstationPage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	row := workstationRow(ws, map[string]string{p.user.ID: "you"})
+	row.ProjectName = ws.ProjectID
+	if pr, err := s.svc.GetProject(r.Context(), p.actor(), ws.ProjectID); err == nil {
+		row.ProjectName = pr.Name
+	}
+	if ims, err := s.svc.ListImages(r.Context(), p.actor()); err == nil {
+		for _, im := range ims {
+			if im.ID == ws.ImageID {
+				row.Image = im.Name
+			}
+		}
+	}
 	l := s.layout(r, p, ws.Name, "/static/status.js")
 	if row.Busy {
 		l.Refresh = 5

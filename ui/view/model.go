@@ -47,10 +47,10 @@ type ProjectRow struct {
 
 // WorkstationRow is a workstation in a list or on its page.
 type WorkstationRow struct {
-	ID, Name, ProjectID, Owner, Image, Flavour, Size string
-	Desired, State, Reason                           string
-	Busy                                             bool // provisioning or changing: show progress
-	Running                                          bool
+	ID, Name, ProjectID, ProjectName, Owner, Image, Flavour, Size string
+	Desired, State, Reason                                        string
+	Busy                                                          bool // provisioning or changing: show progress
+	Running                                                       bool
 }
 
 // Home is the signed-in landing page.

@@ -385,7 +385,7 @@ func ProjectNew(l Layout, f Form, owners []Option) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = selectField(f, "tier", "Security tier", []Option{{"0", "0 — open data"}, {"1", "1 — anonymous"}, {"2", "2 — pseudonymised, paste allowed"}, {"3", "3 — sensitive, no clipboard"}, {"4", "4 — highly sensitive, no clipboard"}}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = selectField(f, "tier", "Security tier", []Option{{"0", "0 — open data, paste-in allowed"}, {"1", "1 — anonymous, paste-in allowed"}, {"2", "2 — pseudonymised, no clipboard"}, {"3", "3 — sensitive, no clipboard"}, {"4", "4 — highly sensitive, no clipboard"}}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
