@@ -1,0 +1,7 @@
+// Package airlocktest tests the airlock end to end: the engine
+// (cluster/airlock) and the workstation gateway (ui/gateway) wired to a real
+// single-node cluster, the real Service and the real storage packages
+// (staged store, disclosure checks, pseudonymisation, data volumes built
+// with mkfs.ext4 and qemu-img and read back with debugfs), and, once
+// bin/sded serves, a real guest uploading through its project's gateway.
+package airlocktest
