@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the package tests need on a Debian 12 host: the package
 # linters, rpm (for rpm -qp and elfdeps), debootstrap for the fresh Debian
-# root, and systemd's systemd-analyze. Idempotent; needs root.
+# root, systemd's systemd-analyze and systemd-nspawn (to boot that root with
+# systemd). Idempotent; needs root.
 set -euo pipefail
-PKGS=(lintian rpm rpmlint python3-magic debootstrap systemd dpkg-dev fakeroot man-db cpio)
+PKGS=(lintian rpm rpmlint python3-magic debootstrap systemd systemd-container dpkg-dev fakeroot man-db cpio)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

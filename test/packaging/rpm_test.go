@@ -100,3 +100,81 @@ func TestRPMLint(t *testing.T) {
 		t.Errorf("rpmlint findings (fix them, or filter with a reason in packaging/rpmlint.toml):\n%s\n%s", strings.Join(findings, "\n"), out)
 	}
 }
+
+// The RPM's scriptlets and file semantics with rpm itself (4.18), installing
+// into a scratch root with --root (dependencies are RHEL's package names, so
+// --nodeps): install creates root-only directories and starts nothing; an
+// upgrade keeps the edited configuration (%config(noreplace)) and the state;
+// erase keeps the state and says so.
+func TestRPMInstallUpgradeErase(t *testing.T) {
+	requireTools(t, "rpm", "tar")
+	oldRPM := buildPackage(t, "rpm", oldVersion)
+	newRPM := buildPackage(t, "rpm", newVersion)
+	r := newDebianRoot(t) // any root with a /bin/sh for the scriptlets
+	rpm := func(args ...string) string {
+		t.Helper()
+		return run(t, nil, "rpm", append([]string{"--root", r.dir}, args...)...)
+	}
+	rpm("--initdb")
+
+	out := rpm("-i", "--nodeps", oldRPM)
+	if !strings.Contains(out, "sded: installed, not started") {
+		t.Errorf("%%post did not tell the admin the next steps:\n%s", out)
+	}
+	if diff := cmp.Diff(map[string]string{
+		"/var/lib/sded":       "0700 0:0",
+		"/etc/sded":           "0750 0:0",
+		"/etc/sded/sded.conf": "0640 0:0",
+		"/usr/bin/sded":       "0755 0:0",
+	}, map[string]string{
+		"/var/lib/sded":       r.mode("/var/lib/sded"),
+		"/etc/sded":           r.mode("/etc/sded"),
+		"/etc/sded/sded.conf": r.mode("/etc/sded/sded.conf"),
+		"/usr/bin/sded":       r.mode("/usr/bin/sded"),
+	}); diff != "" {
+		t.Errorf("installed modes (-want +got):\n%s", diff)
+	}
+	if out, err := runErr(nil, "rpm", "--root", r.dir, "-V", "--nodeps", "sded"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("rpm -V after install: %v\n%s", err, out)
+	}
+
+	conf := r.path("/etc/sded/sded.conf")
+	edited := []byte("[log]\nlevel = debug\n")
+	if err := os.WriteFile(conf, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.path("/var/lib/sded/admin-note"), []byte("keep\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	rpm("-U", "--nodeps", newRPM)
+	if got := strings.TrimSpace(rpm("-q", "--qf", "%{VERSION}", "sded")); got != newVersion {
+		t.Errorf("after upgrade rpm -q says %s, want %s", got, newVersion)
+	}
+	if got, err := os.ReadFile(conf); err != nil || string(got) != string(edited) {
+		t.Errorf("upgrade changed the edited configuration: %q (%v)", got, err)
+	}
+	for _, leftover := range []string{"/etc/sded/sded.conf.rpmnew", "/etc/sded/sded.conf.rpmsave"} {
+		if _, err := os.Stat(r.path(leftover)); err == nil {
+			t.Errorf("upgrade with an unchanged default left %s", leftover)
+		}
+	}
+	if _, err := os.Stat(r.path("/var/lib/sded/admin-note")); err != nil {
+		t.Errorf("upgrade lost the state: %v", err)
+	}
+
+	out = rpm("-e", "--nodeps", "sded")
+	if !strings.Contains(out, "state kept in /var/lib/sded") {
+		t.Errorf("erase did not say where the state was kept:\n%s", out)
+	}
+	if _, err := os.Stat(r.path("/var/lib/sded/admin-note")); err != nil {
+		t.Errorf("erase deleted the state: %v", err)
+	}
+	// RPM keeps an edited configuration file as .rpmsave on erase.
+	if got, err := os.ReadFile(r.path("/etc/sded/sded.conf.rpmsave")); err != nil || string(got) != string(edited) {
+		t.Errorf("erase did not keep the edited configuration as sded.conf.rpmsave: %q (%v)", got, err)
+	}
+	if _, err := os.Stat(r.path("/usr/bin/sded")); err == nil {
+		t.Errorf("erase left /usr/bin/sded")
+	}
+}
