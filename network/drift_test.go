@@ -1,9 +1,12 @@
 package network
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,5 +96,38 @@ func TestDriftRepair(t *testing.T) {
 				t.Errorf("Check after repair: %v %v", d, err)
 			}
 		})
+	}
+}
+
+// TestStaleMemoryHeals: the host changed by hand and no Check ran, so
+// Manager's plan for the next config is built on a wrong view (it edits a
+// chain that is gone, adds an address to a bridge that is gone). Set notices
+// the failure, reads the host afresh and still converges.
+func TestStaleMemoryHeals(t *testing.T) {
+	ctx := context.Background()
+	all := states()
+	h := newFakeHost()
+	if err := h.m.Set(ctx, all["all"]); err != nil {
+		t.Fatal(err)
+	}
+	alpha, beta := BridgeName("alpha"), BridgeName("beta")
+	v4 := h.tables[famV4].t
+	delete(v4.chains, "SDED-F-"+alpha[2:])
+	v4.chains["SDED-FORWARD"] = slices.DeleteFunc(v4.chains["SDED-FORWARD"], func(r string) bool { return strings.Contains(r, alpha) })
+	delete(h.links.l, beta)
+	var logs bytes.Buffer
+	h.m.log = slog.New(slog.NewTextHandler(&logs, nil))
+	if err := h.m.Set(ctx, all["all-changed"]); err != nil {
+		t.Fatalf("Set on a stale view: %v", err)
+	}
+	if !strings.Contains(logs.String(), "retrying from a fresh view") {
+		t.Errorf("the stale view went unnoticed; logs:\n%s", logs.String())
+	}
+	want := newFakeHost()
+	if err := want.m.Set(ctx, all["all-changed"]); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want.dump(), h.dump()); diff != "" {
+		t.Errorf("not converged (-want +got):\n%s", diff)
 	}
 }

@@ -118,6 +118,27 @@ func (m *Manager) Set(ctx context.Context, cfg Config) error {
 	if err := m.sameNS(); err != nil {
 		return err
 	}
+	err := m.set(ctx, c)
+	if err == nil || errors.Is(err, ErrNameCollision) || errors.Is(err, ErrAddressConflict) ||
+		errors.Is(err, ErrLocked) || errors.Is(err, ErrToolMissing) || ctx.Err() != nil {
+		return err
+	}
+	// The host may have changed behind Manager's memory (a chain or bridge
+	// removed by hand since the last Check), making the planned changes
+	// invalid; the failed attempt has been undone. Forget, read the host
+	// afresh and try once more.
+	m.log.WarnContext(ctx, "network set failed, retrying from a fresh view of the host", "err", err)
+	m.linkMem = nil
+	for _, f := range families {
+		m.applied[f] = nil
+	}
+	if rerr := m.set(ctx, c); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return nil
+}
+
+func (m *Manager) set(ctx context.Context, c Config) error {
 	ls, err := m.knownLinks(ctx, c)
 	if err != nil {
 		return err
