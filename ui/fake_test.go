@@ -39,6 +39,8 @@ type fakeService struct {
 	SetUserDisabledFn      func(ctx context.Context, actor model.Actor, id string, disabled bool) error
 	ListImagesFn           func(ctx context.Context, actor model.Actor) ([]model.Image, error)
 	ListNodesFn            func(ctx context.Context, actor model.Actor) ([]model.Node, error)
+	SettingFn              func(ctx context.Context, actor model.Actor, key string) (model.Setting, error)
+	PutSettingFn           func(ctx context.Context, actor model.Actor, key, value string) (model.Setting, error)
 	ListAuditFn            func(ctx context.Context, actor model.Actor, q AuditQuery) ([]model.AuditEvent, error)
 	OpenDesktopFn          func(ctx context.Context, actor model.Actor, workstationID, remote string) (DesktopGrant, error)
 	CloseDesktopFn         func(ctx context.Context, actor model.Actor, g DesktopGrant, d time.Duration, reason string) error
@@ -268,6 +270,20 @@ func (f *fakeService) CloseDesktop(ctx context.Context, actor model.Actor, g Des
 		return notSet("CloseDesktop")
 	}
 	return f.CloseDesktopFn(ctx, actor, g, d, reason)
+}
+
+func (f *fakeService) Setting(ctx context.Context, actor model.Actor, key string) (model.Setting, error) {
+	if f.SettingFn == nil {
+		return model.Setting{}, notSet("Setting")
+	}
+	return f.SettingFn(ctx, actor, key)
+}
+
+func (f *fakeService) PutSetting(ctx context.Context, actor model.Actor, key, value string) (model.Setting, error) {
+	if f.PutSettingFn == nil {
+		return model.Setting{}, notSet("PutSetting")
+	}
+	return f.PutSettingFn(ctx, actor, key, value)
 }
 
 func notSet(name string) error { return model.Errorf(model.CodeInternal, "fake: %s not set", name) }

@@ -56,6 +56,8 @@ const (
 	actTokenCreate   = model.ActTokenManage
 	actTokenDelete   = model.ActTokenManage
 	actLogout        = model.ActSessionEnd
+	actSettingRead   = model.ActSettingRead
+	actSettingWrite  = model.ActSettingWrite
 )
 
 // platformAction lists the actions that concern no project: the route table
@@ -64,7 +66,7 @@ const (
 var platformAction = map[model.Action]bool{
 	model.ActUserList: true, model.ActUserCreate: true, model.ActUserDisable: true,
 	model.ActNodeManage: true, model.ActAuditRead: true, model.ActProjectCreate: true,
-	model.ActProjectLifecycle: true,
+	model.ActProjectLifecycle: true, model.ActSettingWrite: true,
 }
 
 // routes is the route table: every route names its access and action.
@@ -105,6 +107,8 @@ func (s *server) routes() []route {
 		{"GET", "/admin/images", signedIn, actImageList, false, s.imagesPage},
 		{"GET", "/admin/nodes", signedIn, actNodeList, false, s.nodesPage},
 		{"GET", "/admin/audit", signedIn, actAuditRead, false, s.auditPage},
+		{"GET", "/admin/settings", signedIn, actSettingWrite, false, s.settingsPage},
+		{"POST", "/admin/settings/break-glass", signedIn, actSettingWrite, false, s.breakGlassSubmit},
 
 		{"GET", "/api/v1/me", signedIn, actHome, true, s.apiMe},
 		{"GET", "/api/v1/projects", signedIn, actProjectList, true, s.apiProjects},
@@ -128,6 +132,8 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/images", signedIn, actImageList, true, s.apiImages},
 		{"GET", "/api/v1/nodes", signedIn, actNodeList, true, s.apiNodes},
 		{"GET", "/api/v1/audit", signedIn, actAuditRead, true, s.apiAudit},
+		{"GET", "/api/v1/settings/{key}", signedIn, actSettingRead, true, s.apiSetting},
+		{"PUT", "/api/v1/settings/{key}", signedIn, actSettingWrite, true, s.apiSettingPut},
 		{"GET", "/api/v1/tokens", signedIn, actTokenList, true, s.apiTokens},
 		{"POST", "/api/v1/tokens", signedIn, actTokenCreate, true, s.apiTokenCreate},
 		{"DELETE", "/api/v1/tokens/{id}", signedIn, actTokenDelete, true, s.apiTokenDelete},

@@ -495,3 +495,31 @@ func TestStatusOfWorkstation(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakGlassSetting(t *testing.T) {
+	f := baseFake()
+	var put []string
+	f.SettingFn = func(context.Context, model.Actor, string) (model.Setting, error) {
+		return model.Setting{}, model.ErrNotFound
+	}
+	f.PutSettingFn = func(_ context.Context, a model.Actor, k, v string) (model.Setting, error) {
+		put = append(put, a.UserID+" "+k+"="+v)
+		return model.Setting{Key: k, Value: v}, nil
+	}
+	ts := newTestServer(t, f, nil)
+	if resp, body := ts.do(t, "GET", "/admin/settings", "full-admin", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, `data-testid="break-glass-state">off`) {
+		t.Errorf("settings page: status %d, want break-glass shown off", resp.StatusCode)
+	}
+	if resp, _ := ts.post(t, "/admin/settings/break-glass", "full-admin", url.Values{"break_glass": {"sideways"}}); resp.StatusCode != 400 {
+		t.Errorf("bad value: status %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := ts.post(t, "/admin/settings/break-glass", "full-alice", url.Values{"break_glass": {"on"}}); resp.StatusCode != 403 {
+		t.Errorf("non-admin: status %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := ts.post(t, "/admin/settings/break-glass", "full-admin", url.Values{"break_glass": {"on"}}); resp.StatusCode != 303 {
+		t.Errorf("admin: status %d, want 303", resp.StatusCode)
+	}
+	if want := []string{"u-admin desktop.break_glass=true"}; !slices.Equal(put, want) {
+		t.Errorf("settings written %v, want %v", put, want)
+	}
+}

@@ -93,6 +93,10 @@ type AdminService interface {
 	ListNodes(ctx context.Context, actor model.Actor) ([]model.Node, error)
 	// ListAudit returns events matching the query, newest first.
 	ListAudit(ctx context.Context, actor model.Actor, q AuditQuery) ([]model.AuditEvent, error)
+	// Setting reads a cluster setting (model.ErrNotFound when unset);
+	// PutSetting changes one (admin, audited).
+	Setting(ctx context.Context, actor model.Actor, key string) (model.Setting, error)
+	PutSetting(ctx context.Context, actor model.Actor, key, value string) (model.Setting, error)
 }
 
 // NodeHealth is what the raft layer knows of a node's health, from

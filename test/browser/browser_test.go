@@ -189,6 +189,8 @@ type flow struct {
 // opens its desktop and checks a screenshot of the guest console, then leaves
 // and checks the desktop session was audited with its duration.
 func desktopFlow(t *testing.T, f flow) {
+	testenv.RequireFile(t, filepath.Join("..", "..", "ui", "static", "vendor", "novnc", "core", "rfb.js"),
+		"run ui/assets/fetch.sh (part of make deps) to fetch noVNC, then rebuild")
 	ctx := newBrowser(t)
 	base, project := f.base, struct{ ID string }{f.projectID}
 	projectRow := `[data-testid=project-` + f.slug + `]`

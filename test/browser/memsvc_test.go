@@ -473,6 +473,14 @@ func (m *memService) events(action string) []model.AuditEvent {
 	return out
 }
 
+func (m *memService) Setting(context.Context, model.Actor, string) (model.Setting, error) {
+	return model.Setting{}, model.ErrNotFound
+}
+
+func (m *memService) PutSetting(context.Context, model.Actor, string, string) (model.Setting, error) {
+	return model.Setting{}, model.Errorf(model.CodeUnavailable, "not in the in-memory service")
+}
+
 var _ ui.Service = (*memService)(nil)
 
 // fullSession signs a user in without the browser (for benchmarks) and

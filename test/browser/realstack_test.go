@@ -78,6 +78,9 @@ func startCluster(t testing.TB) (*cluster.Service, string) {
 // plays the reconciler by reporting the new workstation running, and the
 // console is QEMU's VNC socket.
 func TestRealStackDesktop(t *testing.T) {
+	if cluster.BreakGlassSetting != "desktop.break_glass" {
+		t.Errorf("cluster.BreakGlassSetting is %q; ui/settings.go names desktop.break_glass", cluster.BreakGlassSetting)
+	}
 	sock := startVNC(t)
 	svc, node := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -133,3 +133,9 @@ type Tokens struct {
 	NewToken string
 	Scopes   []Option
 }
+
+// Settings is the admin settings page.
+type Settings struct {
+	BreakGlass           bool
+	ChangedBy, ChangedAt string
+}
