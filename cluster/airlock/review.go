@@ -38,6 +38,19 @@ func (e *Engine) Comment(ctx context.Context, actor model.Actor, requestID, text
 // revoked (reviewers, admins). Revoking a released import rebuilds the
 // project's data volume without its files.
 func (e *Engine) Transition(ctx context.Context, actor model.Actor, requestID string, to model.AirlockState, reason string) (model.AirlockRequest, error) {
+	if to == model.AirlockReturned || to == model.AirlockRejected {
+		// A reviewer's decision on a request nobody has picked up yet starts
+		// the review first (submitted → in_review → to).
+		cur, err := e.cfg.Requests.Airlock(ctx, actor, requestID)
+		if err != nil {
+			return cur, err
+		}
+		if cur.State == model.AirlockSubmitted {
+			if _, err := e.cfg.Commands.TransitionAirlock(ctx, actor, model.TransitionAirlock{RequestID: requestID, To: model.AirlockInReview, Reason: "review started"}); err != nil {
+				return cur, err
+			}
+		}
+	}
 	r, err := e.cfg.Commands.TransitionAirlock(ctx, actor, model.TransitionAirlock{RequestID: requestID, To: to, Reason: reason})
 	if err != nil {
 		return r, err
