@@ -82,11 +82,19 @@ func NewVolumes(cfg VolumesConfig) (*Volumes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("volumes root %q: %w", cfg.Root, err)
 	}
+	// Directories on the way to disk images are 0711: QEMU runs as its own
+	// user and must reach the files libvirt hands it (libvirt chowns each
+	// file to that user while the domain runs), but nobody may list them.
+	// tmp/ holds half-made files and stays 0700.
 	for _, d := range []string{root, filepath.Join(root, "images"), filepath.Join(root, "projects"), filepath.Join(root, "tmp")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		mode := os.FileMode(0o711)
+		if filepath.Base(d) == "tmp" {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(d, mode); err != nil {
 			return nil, fmt.Errorf("creating %q: %w", d, err)
 		}
-		if err := os.Chmod(d, 0o700); err != nil {
+		if err := os.Chmod(d, mode); err != nil {
 			return nil, fmt.Errorf("restricting %q: %w", d, err)
 		}
 	}
@@ -141,7 +149,7 @@ func (v *Volumes) ensureProjectDir(project string) (string, error) {
 		return "", err
 	}
 	d := v.projectDir(project)
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	if err := os.MkdirAll(d, 0o711); err != nil {
 		return "", fmt.Errorf("creating project directory: %w", err)
 	}
 	return d, nil

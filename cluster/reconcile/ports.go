@@ -54,11 +54,6 @@ type Networks interface {
 	Bridge(projectID string) string
 }
 
-// Keys unwraps project data keys with the cluster key-encryption key.
-type Keys interface {
-	Unwrap(projectID string, wrapped []byte) ([]byte, error)
-}
-
 // DiskSpec describes a workstation's encrypted overlay disk.
 type DiskSpec struct {
 	WorkstationID string
@@ -67,16 +62,23 @@ type DiskSpec struct {
 	SizeGiB       int
 }
 
-// ProjectVolumes are the paths of a project's shared volumes.
-type ProjectVolumes struct {
-	Shared string // writable, shared by the project's workstations
-	Data   string // read-only, filled by the airlock
+// Volume is an encrypted disk image and the secret that unlocks it.
+type Volume struct {
+	Path   string
+	Secret []byte
 }
 
-// Volumes manages encrypted volumes.
+// ProjectVolumes are a project's shared volumes.
+type ProjectVolumes struct {
+	Shared Volume // writable, shared by the project's workstations
+	Data   Volume // read-only, filled by the airlock
+}
+
+// Volumes manages encrypted volumes. Keys arrive wrapped; only the
+// implementation holds the key-encryption key.
 type Volumes interface {
-	EnsureProject(ctx context.Context, projectID string, key []byte) (ProjectVolumes, error)
-	EnsureDisk(ctx context.Context, d DiskSpec, key []byte) (string, error)
+	EnsureProject(ctx context.Context, projectID string, wrappedKey []byte) (ProjectVolumes, error)
+	EnsureDisk(ctx context.Context, d DiskSpec, wrappedKey []byte) (Volume, error)
 	DeleteDisk(ctx context.Context, workstationID string) error
 	DeleteProject(ctx context.Context, projectID string) error
 	// Seed writes the workstation's cloud-init NoCloud seed and returns its path.
@@ -88,9 +90,18 @@ type SeedSpec struct {
 	WorkstationID string
 	Hostname      string
 	Username      string
+	DisplayName   string
 	IP            netip.Prefix
 	Gateway       netip.Addr
 	AirlockURL    string
+}
+
+// DomainDisk is one disk of a domain.
+type DomainDisk struct {
+	Path       string
+	Serial     string // the guest sees /dev/disk/by-id/virtio-SERIAL
+	SecretUUID string // the libvirt secret that unlocks it
+	ReadOnly   bool
 }
 
 // DomainSpec is what the hypervisor needs to run a workstation.
@@ -101,12 +112,11 @@ type DomainSpec struct {
 	VCPU          int
 	MemoryMiB     int
 	Image         model.Image
-	Disk          string
-	Shared, Data  string
+	Disks         []DomainDisk // the workstation disk first
 	Seed          string
-	SecretUUID    string // the libvirt secret that unlocks every disk
 	Bridge        string
 	MAC           string
+	IP            string
 }
 
 // DomainState is what libvirt reports of a domain.

@@ -19,7 +19,6 @@ type Config struct {
 	Desired  Desired
 	Reporter Reporter
 	Networks Networks
-	Keys     Keys
 	Volumes  Volumes
 	Domains  Domains
 	Logger   *slog.Logger
@@ -31,8 +30,9 @@ type Config struct {
 	Mine func(model.Workstation) bool
 	// AirlockPort is the TCP port of the airlock endpoint on every gateway.
 	AirlockPort int
-	// Usernames maps user IDs to user names for the cloud-init seed.
-	Username func(ctx context.Context, userID string) string
+	// User maps a user ID to the login and display name for the cloud-init
+	// seed; nil uses the ID.
+	User func(ctx context.Context, userID string) (login, display string)
 }
 
 // Reconciler makes this node's host match the desired state: networks, then
@@ -79,9 +79,23 @@ func (r *Reconciler) Kick() {
 func (r *Reconciler) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
+	failures := 0
 	for {
 		if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("reconcile pass incomplete; retrying", slog.Any("err", err))
+			failures++
+			r.log.Warn("reconcile pass incomplete; retrying", slog.Any("err", err), slog.Int("failures", failures))
+		} else {
+			failures = 0
+		}
+		// After a failed pass, back off before the next one even if kicked:
+		// a failing start emits libvirt events that would otherwise spin.
+		if failures > 0 {
+			wait := min(r.cfg.Interval, 250*time.Millisecond<<min(failures, 8))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -92,13 +106,21 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 }
 
+// errKeyPending means a new project's data key has not been created yet (the
+// leader creates it moments after the project).
+var errKeyPending = errors.New("waiting for the project's data key")
+
 // DomainName is the libvirt domain of a workstation.
 func DomainName(workstationID string) string { return "sded-" + workstationID }
 
-// SecretUUID is the libvirt secret of a workstation's disks: derived from
-// its ID so that a restarted node finds it again.
-func SecretUUID(workstationID string) string {
-	h := sha256.Sum256([]byte("sded-secret:" + workstationID))
+// The disks of a workstation, each with its own libvirt secret.
+var diskRoles = []string{"disk", "shared", "data"}
+
+// SecretUUID is the libvirt secret of one disk of a workstation (role disk,
+// shared or data): derived from the IDs so that a restarted node finds it
+// again.
+func SecretUUID(workstationID, role string) string {
+	h := sha256.Sum256([]byte("sded-secret:" + workstationID + "/" + role))
 	h[6] = h[6]&0x0f | 0x50 // version 5 layout
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
@@ -225,7 +247,9 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 	if st, ok := present[name]; ok && st.Running {
 		return r.report(ctx, w, model.ObservedRunning, "", nil)
 	}
-	if err := r.start(ctx, w, p); err != nil {
+	if err := r.start(ctx, w, p); errors.Is(err, errKeyPending) {
+		return r.report(ctx, w, model.ObservedPending, err.Error(), nil)
+	} else if err != nil {
 		return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 	}
 	return r.report(ctx, w, model.ObservedRunning, "", nil)
@@ -238,8 +262,10 @@ func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists b
 			return fmt.Errorf("stopping domain: %w", err)
 		}
 	}
-	if err := r.cfg.Domains.RemoveSecret(ctx, SecretUUID(w.ID)); err != nil {
-		return fmt.Errorf("removing disk secret: %w", err)
+	for _, role := range diskRoles {
+		if err := r.cfg.Domains.RemoveSecret(ctx, SecretUUID(w.ID, role)); err != nil {
+			return fmt.Errorf("removing %s secret: %w", role, err)
+		}
 	}
 	return nil
 }
@@ -247,22 +273,21 @@ func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists b
 // start prepares storage and starts the domain.
 func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project) error {
 	wrapped, err := r.cfg.Desired.ProjectKey(ctx, p.ID)
+	if errors.Is(err, model.ErrNotFound) {
+		return errKeyPending
+	}
 	if err != nil {
 		return fmt.Errorf("reading project key: %w", err)
-	}
-	key, err := r.cfg.Keys.Unwrap(p.ID, wrapped)
-	if err != nil {
-		return fmt.Errorf("unwrapping project key: %w", err)
 	}
 	img, err := r.cfg.Desired.Image(ctx, w.ImageID)
 	if err != nil {
 		return fmt.Errorf("reading image %s: %w", w.ImageID, err)
 	}
-	vols, err := r.cfg.Volumes.EnsureProject(ctx, p.ID, key)
+	vols, err := r.cfg.Volumes.EnsureProject(ctx, p.ID, wrapped)
 	if err != nil {
 		return fmt.Errorf("preparing project volumes: %w", err)
 	}
-	disk, err := r.cfg.Volumes.EnsureDisk(ctx, DiskSpec{WorkstationID: w.ID, ProjectID: p.ID, Image: img, SizeGiB: w.DiskGiB}, key)
+	disk, err := r.cfg.Volumes.EnsureDisk(ctx, DiskSpec{WorkstationID: w.ID, ProjectID: p.ID, Image: img, SizeGiB: w.DiskGiB}, wrapped)
 	if err != nil {
 		return fmt.Errorf("preparing disk: %w", err)
 	}
@@ -275,23 +300,26 @@ func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Pro
 		return fmt.Errorf("workstation address %q: %w", w.IP, err)
 	}
 	gw := subnet.Masked().Addr().Next()
-	user := w.OwnerID
-	if r.cfg.Username != nil {
-		user = r.cfg.Username(ctx, w.OwnerID)
+	login, display := w.OwnerID, w.OwnerID
+	if r.cfg.User != nil {
+		login, display = r.cfg.User(ctx, w.OwnerID)
 	}
-	seed, err := r.cfg.Volumes.Seed(ctx, SeedSpec{WorkstationID: w.ID, Hostname: w.Name, Username: user,
+	seed, err := r.cfg.Volumes.Seed(ctx, SeedSpec{WorkstationID: w.ID, Hostname: w.Name, Username: login, DisplayName: display,
 		IP: netip.PrefixFrom(ip, subnet.Bits()), Gateway: gw,
 		AirlockURL: fmt.Sprintf("http://%s:%d/", gw, r.cfg.AirlockPort)})
 	if err != nil {
 		return fmt.Errorf("writing cloud-init seed: %w", err)
 	}
-	secret := SecretUUID(w.ID)
-	if err := r.cfg.Domains.SetSecret(ctx, secret, DomainName(w.ID)+"-disks", key); err != nil {
-		return fmt.Errorf("setting disk secret: %w", err)
-	}
 	spec := DomainSpec{WorkstationID: w.ID, ProjectID: p.ID, Name: DomainName(w.ID), VCPU: w.VCPU, MemoryMiB: w.MemoryMiB,
-		Image: img, Disk: disk, Shared: vols.Shared, Data: vols.Data, Seed: seed, SecretUUID: secret,
-		Bridge: r.cfg.Networks.Bridge(p.ID), MAC: w.MAC}
+		Image: img, Seed: seed, Bridge: r.cfg.Networks.Bridge(p.ID), MAC: w.MAC, IP: w.IP}
+	for i, v := range []Volume{disk, vols.Shared, vols.Data} {
+		role := diskRoles[i]
+		uuid := SecretUUID(w.ID, role)
+		if err := r.cfg.Domains.SetSecret(ctx, uuid, DomainName(w.ID)+"-"+role, v.Secret); err != nil {
+			return fmt.Errorf("setting %s secret: %w", role, err)
+		}
+		spec.Disks = append(spec.Disks, DomainDisk{Path: v.Path, Serial: "sded-" + role, SecretUUID: uuid, ReadOnly: role == "data"})
+	}
 	if err := r.cfg.Domains.Ensure(ctx, spec); err != nil {
 		return fmt.Errorf("starting domain: %w", err)
 	}

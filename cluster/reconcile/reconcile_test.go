@@ -72,21 +72,29 @@ func (h *host) Set(_ context.Context, n []ProjectNetwork) error {
 }
 func (h *host) Drift(context.Context, []ProjectNetwork) ([]string, error) { return h.drift, nil }
 func (h *host) Bridge(p string) string                                    { return "sdbr-" + p }
-func (h *host) Unwrap(p string, w []byte) ([]byte, error) {
+func unwrap(p string, w []byte) ([]byte, error) {
 	if string(w) != "wrapped-"+p {
 		return nil, errors.New("wrong key")
 	}
 	return []byte("dek-" + p), nil
 }
-func (h *host) EnsureProject(_ context.Context, p string, _ []byte) (ProjectVolumes, error) {
-	return ProjectVolumes{Shared: "/v/" + p + "/shared", Data: "/v/" + p + "/data"}, h.call("vol.project")
+func (h *host) EnsureProject(_ context.Context, p string, w []byte) (ProjectVolumes, error) {
+	k, err := unwrap(p, w)
+	if err != nil {
+		return ProjectVolumes{}, err
+	}
+	return ProjectVolumes{Shared: Volume{"/v/" + p + "/shared", append(k, 's')}, Data: Volume{"/v/" + p + "/data", append(k, 'd')}}, h.call("vol.project")
 }
-func (h *host) EnsureDisk(_ context.Context, d DiskSpec, key []byte) (string, error) {
+func (h *host) EnsureDisk(_ context.Context, d DiskSpec, w []byte) (Volume, error) {
+	k, err := unwrap(d.ProjectID, w)
+	if err != nil {
+		return Volume{}, err
+	}
 	if err := h.call("vol.disk"); err != nil {
-		return "", err
+		return Volume{}, err
 	}
 	h.disks[d.WorkstationID] = true
-	return "/v/" + d.WorkstationID, nil
+	return Volume{"/v/" + d.WorkstationID, k}, nil
 }
 func (h *host) DeleteDisk(_ context.Context, id string) error {
 	delete(h.disks, id)
@@ -102,8 +110,10 @@ func (h *host) Ensure(_ context.Context, s DomainSpec) error {
 	if err := h.call("dom.ensure"); err != nil {
 		return err
 	}
-	if _, ok := h.secrets[s.SecretUUID]; !ok {
-		return errors.New("secret not set before start")
+	for _, d := range s.Disks {
+		if _, ok := h.secrets[d.SecretUUID]; !ok {
+			return errors.New("secret not set before start")
+		}
 	}
 	h.domains[s.Name] = DomainState{Running: true}
 	return nil
@@ -130,7 +140,7 @@ func (h *host) RemoveSecret(_ context.Context, uuid string) error {
 }
 
 func newRec(h *host) *Reconciler {
-	return New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Keys: h, Volumes: h, Domains: h, AirlockPort: 8080})
+	return New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Volumes: h, Domains: h, AirlockPort: 8080})
 }
 
 func project(id string, st model.ProjectState) model.Project {
@@ -156,7 +166,7 @@ func TestStartRunsAndReportsOnce(t *testing.T) {
 	if diff := cmp.Diff([]string{"w1=running "}, h.reports); diff != "" {
 		t.Errorf("reports (-want +got):\n%s", diff)
 	}
-	if !h.domains["sded-w1"].Running || string(h.secrets[SecretUUID("w1")]) != "dek-p1" {
+	if !h.domains["sded-w1"].Running || string(h.secrets[SecretUUID("w1", "disk")]) != "dek-p1" || len(h.secrets) != 3 {
 		t.Errorf("domain or secret missing: %v %v", h.domains, h.secrets)
 	}
 	if len(h.nets) != 1 || h.nets[0].Gateway.String() != "10.64.1.1" || len(h.nets[0].Leases) != 1 {
@@ -253,8 +263,8 @@ func TestOrphanDomainsRemovedAndDriftAudited(t *testing.T) {
 }
 
 func TestSecretUUIDStableAndValid(t *testing.T) {
-	a, b := SecretUUID("w1"), SecretUUID("w1")
-	if a != b || len(a) != 36 || a == SecretUUID("w2") || a[14] != '5' {
+	a, b := SecretUUID("w1", "disk"), SecretUUID("w1", "disk")
+	if a != b || len(a) != 36 || a == SecretUUID("w2", "disk") || a == SecretUUID("w1", "data") || a[14] != '5' {
 		t.Errorf("SecretUUID = %s", a)
 	}
 }

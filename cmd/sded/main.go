@@ -48,7 +48,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the daemon (web UI, replicated state, reconciler)", runServe},
+		{"init", "prepare a node that founds a cluster: CA and key-encryption key", runInit},
+		{"join", "join this node to a cluster with a token, then serve", runJoin},
 		{"config", "check a configuration file: sded config check --config FILE", runConfig},
+		{"user", "manage accounts: add, list, disable, enable, reset-password", runGroup("user", userCommands)},
+		{"project", "manage projects: add, list, suspend, resume, archive, member-add, member-remove", runGroup("project", projectCommands)},
+		{"image", "manage base images: add, list, delete", runGroup("image", imageCommands)},
+		{"workstation", "manage workstations: add, list, start, stop, delete", runGroup("workstation", workstationCommands)},
+		{"node", "cluster nodes: list, token (to join a node), remove", runGroup("node", nodeCommands)},
+		{"audit", "check or export the audit log: verify, export", runAudit},
+		{"backup", "write a consistent snapshot of the state: sded backup FILE", runBackup},
+		{"restore", "recover a new cluster from a backup on a fresh node: sded restore FILE", runRestore},
 		{"version", "print the version", runVersion},
 		{"help", "show this help", nil},
 	}
