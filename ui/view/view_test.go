@@ -1,0 +1,81 @@
+package view
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/a-h/templ"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var layout = Layout{Title: "T", User: "Alice", Version: "v1"}
+
+// pages renders every page with a representative view model, including
+// errors and empty states.
+var pages = map[string]templ.Component{
+	"login_error": Login(Layout{Title: "Sign in"}, Form{Values: map[string]string{"username": "alice"},
+		Errors: map[string]string{"password": "Enter your password."}, Error: "The username or password is wrong."}),
+	"enrol":      EnrolPage(Layout{Title: "Enrol"}, Enrol{QR: "data:image/png;base64,AAAA", Secret: "ABCD EFGH"}),
+	"recovery":   Recovery(Layout{Title: "Codes"}, []string{"aaaa-bbbb", "cccc-dddd"}),
+	"home_empty": HomePage(layout, Home{Name: "Alice"}),
+	"project": ProjectPage(layout, ProjectDetail{ID: "p1", Name: "Diabetes", State: "active", Tier: "3", CanManage: true,
+		CanCreateWorkstation: true, Members: []MemberRow{{UserID: "u1", Name: "Alice", Role: "owner"}},
+		Workstations:    []WorkstationRow{{ID: "w1", Name: "ws", State: "provisioning", Busy: true}},
+		WorkstationForm: Form{Values: map[string]string{"name": "x y"}, Errors: map[string]string{"name": "bad name"}},
+		Roles:           []Option{{"owner", "owner"}}, Images: []Option{{"i1", "Debian"}}, Flavours: []Option{{"small", "small"}}}),
+	"workstation_busy": WorkstationPage(Layout{Title: "ws", User: "Alice", Refresh: 5, Scripts: []string{"/static/status.js"}},
+		WorkstationRow{ID: "w1", Name: "ws", ProjectID: "p1", ProjectName: "Diabetes", State: "provisioning", Busy: true, Desired: "running"}),
+	"desktop":          DesktopPage(Layout{Title: "Desktop", User: "Alice", Scripts: []string{"/static/desktop.js"}}, Desktop{WorkstationID: "w1", Name: "ws", NoVNC: true}),
+	"desktop_no_novnc": DesktopPage(layout, Desktop{WorkstationID: "w1", Name: "ws"}),
+	"users":            UsersPage(Layout{Title: "Users", User: "Ada", Admin: true}, Users{Rows: []UserRow{{ID: "u1", Username: "alice", Name: "Alice"}}}),
+	"audit_empty":      AuditPage(Layout{Title: "Audit", User: "Ada", Admin: true}, Audit{Filter: Form{Values: map[string]string{"outcome": "denied"}}}),
+	"settings":         SettingsPage(Layout{Title: "Settings", User: "Ada", Admin: true}, Settings{BreakGlass: true, ChangedBy: "user:u1", ChangedAt: "2026-11-22"}),
+	"error":            ErrorPage(Layout{Title: "Error"}, ErrorView{Status: 404, Message: "page not found"}),
+}
+
+var (
+	inlineScript = regexp.MustCompile(`<script(?:[^>]*)>[^<]`)
+	inlineStyle  = regexp.MustCompile(`<style|\sstyle=|\son[a-z]+=`)
+	inputID      = regexp.MustCompile(`<(?:input|select|textarea)[^>]*\sid="([^"]+)"`)
+)
+
+// TestPages compares every page with its golden file (go test -update
+// rewrites them) and checks what the CSP and accessibility need: no inline
+// script, style or event handler, and a label for every form control.
+func TestPages(t *testing.T) {
+	for name, c := range pages {
+		var buf bytes.Buffer
+		if err := c.Render(context.Background(), &buf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		html := buf.Bytes()
+		if inlineScript.Match(html) || inlineStyle.Match(html) {
+			t.Errorf("%s: inline script, style or event handler (the CSP forbids them)", name)
+		}
+		for _, m := range inputID.FindAllSubmatch(html, -1) {
+			if !bytes.Contains(html, []byte(`for="`+string(m[1])+`"`)) {
+				t.Errorf("%s: control #%s has no label", name, m[1])
+			}
+		}
+		golden := filepath.Join("testdata", name+".html")
+		if *update {
+			if err := os.WriteFile(golden, html, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%s: %v (run go test -update)", name, err)
+		}
+		if !bytes.Equal(html, want) {
+			t.Errorf("%s: rendered page differs from %s (run go test -update and review the diff)", name, golden)
+		}
+	}
+}
