@@ -48,7 +48,7 @@ func TestDebInstallUpgradeRemovePurge(t *testing.T) {
 	}
 
 	if diff := cmp.Diff(map[string]string{
-		"/var/lib/sded":       "0700 0:0",
+		"/var/lib/sded":       "0711 0:0",
 		"/etc/sded":           "0750 0:0",
 		"/etc/sded/sded.conf": "0640 0:0",
 		"/usr/bin/sded":       "0755 0:0",
@@ -100,8 +100,8 @@ func TestDebInstallUpgradeRemovePurge(t *testing.T) {
 	if diff := cmp.Diff(stateBefore, r.tree("/var/lib/sded")); diff != "" {
 		t.Errorf("upgrade changed the state directory (-before +after):\n%s", diff)
 	}
-	if got := r.mode("/var/lib/sded"); got != "0700 0:0" {
-		t.Errorf("state directory after upgrade: %s, want 0700 0:0", got)
+	if got := r.mode("/var/lib/sded"); got != "0711 0:0" {
+		t.Errorf("state directory after upgrade: %s, want 0711 0:0", got)
 	}
 	// The new version starts on the old state: migrations run before READY=1.
 	if notifies {

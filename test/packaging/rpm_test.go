@@ -44,7 +44,7 @@ func TestRPMFiles(t *testing.T) {
 		"/usr/share/doc/sded/install.md":         "-rw-r--r-- root:root <d>",
 		"/usr/share/licenses/sded/copyright":     "-rw-r--r-- root:root <l>",
 		"/usr/share/man/man8/sded.8.gz":          "-rw-r--r-- root:root <d>",
-		"/var/lib/sded":                          "drwx------ root:root <>",
+		"/var/lib/sded":                          "drwx--x--x root:root <>",
 	}
 	if diff := cmp.Diff(wantModes, got); diff != "" {
 		t.Errorf("file modes and flags (-want +got):\n%s", diff)
@@ -122,7 +122,7 @@ func TestRPMInstallUpgradeErase(t *testing.T) {
 		t.Errorf("%%post did not tell the admin the next steps:\n%s", out)
 	}
 	if diff := cmp.Diff(map[string]string{
-		"/var/lib/sded":       "0700 0:0",
+		"/var/lib/sded":       "0711 0:0",
 		"/etc/sded":           "0750 0:0",
 		"/etc/sded/sded.conf": "0640 0:0",
 		"/usr/bin/sded":       "0755 0:0",
