@@ -191,3 +191,27 @@ func (e *Engine) opener(project string, key []byte, sf StoredFile) func(context.
 		return rc, nil
 	}
 }
+
+// load reads a request for an attempt at action a; a refused read (not a
+// member, another project) is audited as a denied attempt, since it stands
+// for a refused action.
+func (e *Engine) load(ctx context.Context, actor model.Actor, a model.Action, id string) (model.AirlockRequest, error) {
+	r, err := e.cfg.Requests.Airlock(ctx, actor, id)
+	if err != nil && (model.CodeOf(err) == model.CodeForbidden || model.CodeOf(err) == model.CodeUnauthenticated) {
+		details := map[string]string{"action": string(a), "error": truncate(model.AsError(err).Error(), model.MaxDetailLen)}
+		if actor.UserID != "" {
+			details["user_id"] = actor.UserID
+		}
+		ev := model.RecordAudit{Action: "access.denied", Outcome: model.OutcomeDenied, Details: details}
+		if idRE.MatchString(id) {
+			ev.Object = "airlock/" + id
+			if o, oerr := e.cfg.Requests.AirlockObject(ctx, id); oerr == nil {
+				ev.ProjectID = o.ProjectID
+			}
+		}
+		if aerr := e.cfg.Requests.RecordAudit(context.WithoutCancel(ctx), e.cfg.System, ev); aerr != nil {
+			e.log.ErrorContext(ctx, "auditing a denied airlock attempt", slog.String("request", id), slog.Any("err", aerr))
+		}
+	}
+	return r, err
+}

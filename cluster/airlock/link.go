@@ -38,7 +38,7 @@ const maxTokenLen = 2048
 // is an HMAC-SHA256-signed claim with an expiry; it is a credential, so it
 // is never logged or audited.
 func (e *Engine) Link(ctx context.Context, actor model.Actor, requestID, file string) (Link, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, actor, requestID)
+	r, err := e.load(ctx, actor, model.ActAirlockDownload, requestID)
 	if err != nil {
 		return Link{}, err
 	}

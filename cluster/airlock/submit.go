@@ -27,7 +27,7 @@ type Submission struct {
 // needs review; a table that cannot be checked is blocked (the state then
 // moves the request on to blocked).
 func (e *Engine) Submit(ctx context.Context, actor model.Actor, s Submission) (model.AirlockRequest, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, actor, s.RequestID)
+	r, err := e.load(ctx, actor, model.ActAirlockEdit, s.RequestID)
 	if err != nil {
 		return r, err
 	}

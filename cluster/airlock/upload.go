@@ -37,7 +37,7 @@ type FileOptions struct {
 // archive bomb, malformed CSV, unknown pseudonymisation column) gets a clear
 // error, is audited, and leaves nothing stored.
 func (e *Engine) AddFile(ctx context.Context, actor model.Actor, requestID, name string, body io.Reader, opt FileOptions) (model.AirlockRequest, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, actor, requestID)
+	r, err := e.load(ctx, actor, model.ActAirlockEdit, requestID)
 	if err != nil {
 		return r, err
 	}

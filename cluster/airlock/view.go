@@ -80,7 +80,7 @@ type FileView struct {
 // View returns a file's view for anyone who may read the request, and
 // audits it (airlock.file_view).
 func (e *Engine) View(ctx context.Context, actor model.Actor, requestID, file string) (FileView, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, actor, requestID)
+	r, err := e.load(ctx, actor, model.ActAirlockFileView, requestID)
 	if err != nil {
 		return FileView{}, err
 	}
@@ -117,7 +117,7 @@ func (e *Engine) View(ctx context.Context, actor model.Actor, requestID, file st
 // their own request, and nothing leaves before release) and anyone without
 // the reviewer role are refused. Audited (airlock.file_view, content=true).
 func (e *Engine) OpenForReview(ctx context.Context, actor model.Actor, requestID, file string) (Download, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, actor, requestID)
+	r, err := e.load(ctx, actor, model.ActAirlockFileView, requestID)
 	if err != nil {
 		return Download{}, err
 	}
