@@ -523,3 +523,33 @@ func TestBreakGlassSetting(t *testing.T) {
 		t.Errorf("settings written %v, want %v", put, want)
 	}
 }
+
+func TestAPIToken(t *testing.T) {
+	f := baseFake()
+	f.ListProjectsFn = func(_ context.Context, a model.Actor) ([]model.Project, error) {
+		if a.UserID != alice.ID || a.TokenID != "t1" {
+			t.Errorf("service saw actor %+v, want alice through token t1", a)
+		}
+		return []model.Project{{ID: "p1", Name: "Diabetes"}}, nil
+	}
+	ts := newTestServer(t, f, nil)
+	resp, body := ts.do(t, "GET", "/api/v1/projects", "", "tok-alice-read", nil, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"Diabetes"`) {
+		t.Errorf("scoped token: status %d body %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct{ name, header string }{
+		{"unknown token", "Bearer nope"},
+		{"not a bearer", "Basic YWxpY2U6cHc="},
+	} {
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/projects", nil)
+		req.Header.Set("Authorization", tc.header)
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", tc.name, resp.StatusCode)
+		}
+	}
+}
