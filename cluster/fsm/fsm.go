@@ -65,10 +65,10 @@ func (f *FSM) ApplyCommand(index uint64, cmd model.Command) Result {
 	return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b}).(Result)
 }
 
+// errApplied ends the transaction of an entry applied before.
+var errApplied = errors.New("already applied")
+
 func (f *FSM) apply(index uint64, data []byte) Result {
-	if index <= f.st.AppliedIndex() {
-		return Result{Index: index}
-	}
 	cmd, derr := Decode(data)
 	if derr != nil {
 		// Nothing in a malformed entry can be trusted; record who we can.
@@ -77,6 +77,9 @@ func (f *FSM) apply(index uint64, data []byte) Result {
 	reqKey := requestKey(cmd)
 	var res Result
 	err := f.st.Update(func(tx *state.Tx) error {
+		if index <= tx.AppliedIndex() {
+			return errApplied
+		}
 		if reqKey != "" {
 			if prev, ok := tx.RequestResult(reqKey); ok {
 				if err := json.Unmarshal(prev, &res); err != nil {
@@ -94,6 +97,9 @@ func (f *FSM) apply(index uint64, data []byte) Result {
 	})
 	if err == nil {
 		return res
+	}
+	if errors.Is(err, errApplied) {
+		return Result{Index: index}
 	}
 	var me *model.Error
 	if !errors.As(err, &me) {
@@ -169,6 +175,10 @@ func (f *FSM) refuse(index uint64, cmd model.Command, me *model.Error) Result {
 	res := Result{Index: index, Err: me}
 	reqKey := requestKey(cmd)
 	err := f.st.Update(func(tx *state.Tx) error {
+		if index <= tx.AppliedIndex() {
+			res = Result{Index: index}
+			return nil
+		}
 		if _, err := tx.AppendAudit(model.AuditEvent{Index: index, Time: cmd.Time, Actor: cmd.Actor, Action: action,
 			Outcome: outcome, RequestID: cmd.RequestID, Details: details}); err != nil {
 			return err
