@@ -20,7 +20,7 @@ func (d *Driver) liveXML(ctx context.Context, name string) (*libvirtxml.Domain, 
 	var x libvirtxml.Domain
 	var active bool
 	err := d.do(ctx, func(c *libvirt.Connect) error {
-		dom, err := lookupOwned(c, name)
+		dom, err := d.lookupOwned(c, name)
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,10 @@ type Info struct {
 // (kernel, initrd, disks, seed) are reported before libvirt is touched. A
 // domain of that name that sded does not own gives ErrNotOwned.
 func (d *Driver) Ensure(ctx context.Context, s Spec) error {
+	s, err := d.scoped(s)
+	if err != nil {
+		return err
+	}
 	domXML, err := DomainXML(s)
 	if err != nil {
 		return err
@@ -72,13 +76,13 @@ func (d *Driver) Ensure(ctx context.Context, s Spec) error {
 		case err != nil:
 			return fmt.Errorf("looking up domain %s: %w", s.Name, lv(err))
 		default:
-			if _, _, oerr := ownership(dom, s.Name, 0); oerr != nil {
+			if _, _, oerr := d.ownership(dom, s.Name, 0); oerr != nil {
 				dom.Free()
 				return oerr
 			}
 			hash := ""
 			if persistent, _ := dom.IsPersistent(); persistent {
-				_, hash, _ = ownership(dom, s.Name, libvirt.DOMAIN_AFFECT_CONFIG)
+				_, hash, _ = d.ownership(dom, s.Name, libvirt.DOMAIN_AFFECT_CONFIG)
 			}
 			uuid, _ := dom.GetUUIDString()
 			if uuid != s.UUID {
@@ -224,8 +228,9 @@ func prepareDirs(s Spec) error {
 }
 
 // ownership checks that dom is sded's (name prefix and metadata) and returns
-// its labels and spec hash, else ErrNotOwned.
-func ownership(dom *libvirt.Domain, name string, impact libvirt.DomainModificationImpact) (map[string]string, string, error) {
+// its labels and spec hash, else ErrNotOwned. With a scope, a domain whose
+// labels lack the scope's is not owned either.
+func (d *Driver) ownership(dom *libvirt.Domain, name string, impact libvirt.DomainModificationImpact) (map[string]string, string, error) {
 	if !strings.HasPrefix(name, NamePrefix) {
 		return nil, "", fmt.Errorf("domain %s: %w (name lacks %q)", name, ErrNotOwned, NamePrefix)
 	}
@@ -240,12 +245,17 @@ func ownership(dom *libvirt.Domain, name string, impact libvirt.DomainModificati
 	if err != nil {
 		return nil, "", fmt.Errorf("domain %s: %w", name, err)
 	}
+	for k, v := range d.scope {
+		if labels[k] != v {
+			return nil, "", fmt.Errorf("domain %s: %w (outside this driver's scope: label %s=%q, want %q)", name, ErrNotOwned, k, labels[k], v)
+		}
+	}
 	return labels, hash, nil
 }
 
 // lookupOwned finds an sded-owned domain by name: ErrNotFound when there is
 // none, ErrNotOwned when it is someone else's. The caller frees it.
-func lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, error) {
+func (d *Driver) lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, error) {
 	if !strings.HasPrefix(name, NamePrefix) {
 		return nil, fmt.Errorf("domain %s: %w (name lacks %q)", name, ErrNotOwned, NamePrefix)
 	}
@@ -256,7 +266,7 @@ func lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("looking up domain %s: %w", name, lv(err))
 	}
-	if _, _, err := ownership(dom, name, 0); err != nil {
+	if _, _, err := d.ownership(dom, name, 0); err != nil {
 		dom.Free()
 		return nil, err
 	}
@@ -267,7 +277,7 @@ func lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, error) {
 // stop, then forces it off. Stopping a stopped or missing domain is a no-op.
 func (d *Driver) Stop(ctx context.Context, name string, graceful time.Duration) error {
 	return d.do(ctx, func(c *libvirt.Connect) error {
-		dom, err := lookupOwned(c, name)
+		dom, err := d.lookupOwned(c, name)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -320,7 +330,7 @@ func waitInactive(ctx context.Context, dom *libvirt.Domain, timeout time.Duratio
 // touched (they are storage's). Deleting a missing domain is a no-op.
 func (d *Driver) Delete(ctx context.Context, name string) error {
 	return d.do(ctx, func(c *libvirt.Connect) error {
-		dom, err := lookupOwned(c, name)
+		dom, err := d.lookupOwned(c, name)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -378,12 +388,12 @@ func ownedFiles(domXML string) []string {
 func (d *Driver) State(ctx context.Context, name string) (Info, error) {
 	var info Info
 	err := d.do(ctx, func(c *libvirt.Connect) error {
-		dom, err := lookupOwned(c, name)
+		dom, err := d.lookupOwned(c, name)
 		if err != nil {
 			return err
 		}
 		defer dom.Free()
-		info, err = describe(dom, name)
+		info, err = d.describe(dom, name)
 		return err
 	})
 	return info, err
@@ -404,7 +414,7 @@ func (d *Driver) List(ctx context.Context) ([]Info, error) {
 			dom := &doms[i]
 			name, err := dom.GetName()
 			if err == nil && strings.HasPrefix(name, NamePrefix) {
-				info, err := describe(dom, name)
+				info, err := d.describe(dom, name)
 				switch {
 				case errors.Is(err, ErrNotOwned):
 				case isCode(err, libvirt.ERR_NO_DOMAIN): // vanished meanwhile
@@ -422,8 +432,8 @@ func (d *Driver) List(ctx context.Context) ([]Info, error) {
 }
 
 // describe reads an owned domain's Info (ErrNotOwned if it is not sded's).
-func describe(dom *libvirt.Domain, name string) (Info, error) {
-	labels, hash, err := ownership(dom, name, 0)
+func (d *Driver) describe(dom *libvirt.Domain, name string) (Info, error) {
+	labels, hash, err := d.ownership(dom, name, 0)
 	if err != nil {
 		return Info{}, err
 	}
@@ -438,7 +448,7 @@ func describe(dom *libvirt.Domain, name string) (Info, error) {
 	info := Info{Name: name, UUID: uuid, State: state(st), Labels: labels}
 	if active, _ := dom.IsActive(); active {
 		if persistent, _ := dom.IsPersistent(); persistent {
-			if _, cfgHash, err := ownership(dom, name, libvirt.DOMAIN_AFFECT_CONFIG); err == nil {
+			if _, cfgHash, err := d.ownership(dom, name, libvirt.DOMAIN_AFFECT_CONFIG); err == nil {
 				info.Outdated = cfgHash != hash
 			}
 		}

@@ -21,13 +21,21 @@ type Options struct {
 	URI string
 	// Logger receives the driver's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Scope narrows what this Driver owns to sded domains whose labels
+	// include all of these (e.g. {"cluster": "<cluster id>"}): Ensure adds
+	// them to every spec, and List, State, Stop, Delete and the console
+	// calls treat any other domain as not owned. Without a scope the Driver
+	// owns every sded domain on the host. Set it so that two sded clusters
+	// (or tests) sharing a libvirtd never garbage-collect each other's.
+	Scope map[string]string
 }
 
 // Driver manages sded's libvirt domains and secrets over one connection that
 // it re-opens when libvirtd restarts. It is safe for concurrent use.
 type Driver struct {
-	uri string
-	log *slog.Logger
+	uri   string
+	log   *slog.Logger
+	scope map[string]string
 
 	mu     sync.Mutex
 	conn   *libvirt.Connect
@@ -74,6 +82,13 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	d.scope = make(map[string]string, len(o.Scope))
+	for k, v := range o.Scope {
+		if err := checkLabel(k, v); err != nil {
+			return nil, fmt.Errorf("driver scope: %w", err)
+		}
+		d.scope[k] = v
 	}
 	if err := startEventLoop(); err != nil {
 		return nil, fmt.Errorf("starting libvirt event loop: %w", lv(err))
@@ -223,4 +238,24 @@ func (d *Driver) warnKVMPermissions() {
 	if fi.Mode().Perm()&0o066 == 0 {
 		d.log.Warn("/dev/kvm is accessible to root only: libvirt will re-probe QEMU on every call; run `chgrp kvm /dev/kvm && chmod 0660 /dev/kvm` (what udev does on a normal host)")
 	}
+}
+
+// scoped returns s with the Driver's scope labels added; a spec that sets a
+// scope label to another value is refused.
+func (d *Driver) scoped(s Spec) (Spec, error) {
+	if len(d.scope) == 0 {
+		return s, nil
+	}
+	labels := make(map[string]string, len(s.Labels)+len(d.scope))
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	for k, v := range d.scope {
+		if old, ok := labels[k]; ok && old != v {
+			return s, fmt.Errorf("spec %s: label %s=%q conflicts with the driver's scope (%q)", s.Name, k, old, v)
+		}
+		labels[k] = v
+	}
+	s.Labels = labels
+	return s, nil
 }

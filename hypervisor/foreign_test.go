@@ -223,3 +223,61 @@ func TestLibvirtdAbsent(t *testing.T) {
 		}
 	}
 }
+
+// TestScope: a Driver scoped to other labels treats a domain as foreign; an
+// unscoped Driver owns it; a spec contradicting the scope is refused.
+func TestScope(t *testing.T) {
+	d := newDriver(t)
+	ctx := context.Background()
+	other, err := New(ctx, Options{Scope: map[string]string{"testrun": "someone-else"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	all, err := New(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+
+	dir := testDir(t)
+	disk := filepath.Join(dir, "empty.raw")
+	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
+	s := Spec{Name: "sded-t-" + randHex(4), UUID: newUUID(), Type: TypeQEMU, VCPU: 1, MemoryMiB: 64,
+		Disks: []Disk{{Path: disk, Format: FormatRaw}}, SerialLog: filepath.Join(dir, "serial.log"),
+		Labels: map[string]string{"role": "scope-test"}}
+	t.Cleanup(func() { d.Delete(context.Background(), s.Name) })
+	if err := d.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Labels["testrun"] != "" {
+		t.Error("Ensure changed the caller's label map")
+	}
+	info, err := d.State(ctx, s.Name)
+	if err != nil || info.Labels["testrun"] != testRun || info.Labels["role"] != "scope-test" {
+		t.Errorf("State = %+v, %v; want the scope label added", info, err)
+	}
+	if list, _ := other.List(ctx); listed(list, s.Name) {
+		t.Error("a driver with another scope lists the domain")
+	}
+	if err := other.Delete(ctx, s.Name); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Delete from another scope = %v, want ErrNotOwned", err)
+	}
+	if err := other.Ensure(ctx, s); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Ensure from another scope = %v, want ErrNotOwned", err)
+	}
+	if list, _ := all.List(ctx); !listed(list, s.Name) {
+		t.Error("an unscoped driver does not list the domain")
+	}
+	if info, err := d.State(ctx, s.Name); err != nil || info.State != StateRunning {
+		t.Errorf("after the other scope's attempts: %+v, %v", info, err)
+	}
+	bad := s
+	bad.Labels = map[string]string{"testrun": "mine"}
+	if err := d.Ensure(ctx, bad); err == nil || !strings.Contains(err.Error(), "conflicts with the driver's scope") {
+		t.Errorf("Ensure with a contradicting label = %v", err)
+	}
+	if _, err := New(ctx, Options{Scope: map[string]string{"Bad Key": "x"}}); err == nil {
+		t.Error("New accepted an invalid scope")
+	}
+}

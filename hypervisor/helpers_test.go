@@ -21,13 +21,21 @@ import (
 func newDriver(t testing.TB) *Driver {
 	t.Helper()
 	testenv.RequireLibvirt(t)
-	d, err := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	d, err := New(context.Background(), Options{
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		// Scoped to this test process: tests never touch anyone else's
+		// domains, nor each other's across packages.
+		Scope: map[string]string{"testrun": testRun},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
 }
+
+// testRun identifies this test process's domains.
+var testRun = randHex(6)
 
 type testWriter struct{ t testing.TB }
 

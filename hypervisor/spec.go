@@ -171,12 +171,19 @@ func (s Spec) Validate() error {
 		}
 	}
 	for k, v := range s.Labels {
-		if !labelRE.MatchString(k) {
-			return fmt.Errorf("spec %s: label key %q: want a-z first, then up to 62 of a-z, 0-9, '_', '.', '-'", s.Name, k)
+		if err := checkLabel(k, v); err != nil {
+			return fmt.Errorf("spec %s: %w", s.Name, err)
 		}
-		if len(v) > 256 || strings.ContainsAny(v, "\x00\n") {
-			return fmt.Errorf("spec %s: label %s: value longer than 256 bytes or with NUL/newline", s.Name, k)
-		}
+	}
+	return nil
+}
+
+func checkLabel(k, v string) error {
+	if !labelRE.MatchString(k) {
+		return fmt.Errorf("label key %q: want a-z first, then up to 62 of a-z, 0-9, '_', '.', '-'", k)
+	}
+	if len(v) > 256 || strings.ContainsAny(v, "\x00\n") {
+		return fmt.Errorf("label %s: value longer than 256 bytes or with NUL/newline", k)
 	}
 	return nil
 }

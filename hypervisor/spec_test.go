@@ -48,6 +48,9 @@ func TestSpecValidate(t *testing.T) {
 		{"upper-case mac", func(s *Spec) { s.NIC.MAC = "52:54:00:AB:34:56" }, ""},
 		{"mac with dashes", func(s *Spec) { s.NIC.MAC = "52-54-00-ab-34-56" }, "mac"},
 		{"multicast mac", func(s *Spec) { s.NIC.MAC = "01:00:5e:00:00:01" }, "multicast"},
+		{"tap target", func(s *Spec) { s.NIC.Target = "sdv525400123456" }, ""},
+		{"target too long", func(s *Spec) { s.NIC.Target = "sdv5254001234567" }, "target"},
+		{"target in libvirt's namespace", func(s *Spec) { s.NIC.Target = "vnet7" }, "target"},
 		{"bad filter", func(s *Spec) { s.NIC.Filter = "a b" }, "filter"},
 		{"params without filter", func(s *Spec) { s.NIC.Filter = "" }, "without a filter"},
 		{"bad filter param", func(s *Spec) { s.NIC.FilterParams = map[string]string{"ip": "1"} }, "filter parameter"},
@@ -58,7 +61,9 @@ func TestSpecValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fullSpec()
-			s.NIC = &NIC{Bridge: s.NIC.Bridge, MAC: s.NIC.MAC, Filter: s.NIC.Filter, FilterParams: map[string]string{"IP": "10.20.0.5"}}
+			nic := *s.NIC
+			nic.FilterParams = map[string]string{"IP": "10.20.0.5"}
+			s.NIC = &nic
 			s.Disks = append([]Disk(nil), s.Disks...)
 			tt.mod(&s)
 			err := s.Validate()
