@@ -76,7 +76,12 @@ var (
 	ErrNameCollision = errors.New("link name collision")
 )
 
+// portPrefix starts every workstation port name; ebtables drops frames
+// from any port with this prefix that has no lease.
+const portPrefix = "sdv"
+
 var (
+	portRE   = regexp.MustCompile(`^sdv[a-z0-9]{1,12}$`)
 	idRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 	linkRE   = regexp.MustCompile(`^sd[a-z0-9]{1,13}$`)
 	prefixRE = regexp.MustCompile(`^SDED[A-Z0-9]{0,4}$`)
@@ -94,7 +99,7 @@ func BridgeName(id string) string {
 // the 12 hex digits of its MAC (15 characters). The hypervisor names the VM's
 // tap with it (libvirt <target dev='...'/>).
 func PortName(mac net.HardwareAddr) string {
-	return "sdv" + strings.ReplaceAll(mac.String(), ":", "")
+	return portPrefix + strings.ReplaceAll(mac.String(), ":", "")
 }
 
 func (c Config) prefix() string {
@@ -229,8 +234,8 @@ func (c Config) Validate() error {
 			ips[h.IP] = true
 			if len(h.MAC) == 6 {
 				p := h.port()
-				if !linkRE.MatchString(p) {
-					bad("%s: port name %q must be \"sd\" and 1-13 of [a-z0-9]", hw, p)
+				if !portRE.MatchString(p) {
+					bad("%s: port name %q must be \"sdv\" and 1-12 of [a-z0-9]", hw, p)
 				}
 				if other, ok := ports[p]; ok {
 					bad("%s: port name %q already used in network %q", hw, p, other)

@@ -52,13 +52,13 @@
 // dropped in INPUT and FORWARD.
 //
 // Layer 2 (ebtables, bridge filter): every frame entering from a port named
-// "sd*", whether to the host (INPUT) or to another port (FORWARD), goes
+// "sdv*", whether to the host (INPUT) or to another port (FORWARD), goes
 // through SDED-PORTS, which accepts it only with the port's leased MAC as
 // source and, for IPv4, the leased IP as source (or 0.0.0.0 to
 // 255.255.255.255 udp 68->67 for DHCP) and, for ARP, the leased MAC and IP as
 // sender; the chain ends in DROP: other source IPs, other MACs, ARP answers
 // for someone else's address, ARP probes, IPv6 and other ethertypes, and
-// ports without a lease. Accepted frames end ebtables filtering (ACCEPT: the
+// "sdv*" ports without a lease. Accepted frames end ebtables filtering (ACCEPT: the
 // host's own ebtables filter rules, if any, do not see sded's ports); IP
 // filtering then applies as above. With IsolateWorkstations, an isolated
 // port's frames are dropped in FORWARD first (they still reach the host).
@@ -69,7 +69,7 @@
 // the nft bridge meta match (ebtables --logical-in), so rules are keyed by
 // port name, which is why ports need deterministic names (PortName). The
 // hypervisor may still add nwfilter clean-traffic as a second layer. Ports
-// not named "sd*" attached to an sded bridge by someone else are not
+// not named "sdv*" attached to an sded bridge by someone else are not
 // filtered at layer 2 until Check reports them and Set detaches them; the
 // IPv4 rules still confine them to DHCP and the gateway services.
 //

@@ -55,14 +55,14 @@ func desired(c Config) map[family]ruleset {
 		v6Rules(out[famV6], p, n)
 		ebRules(out[famEB], p, n)
 	}
-	// Layer 2: every frame from a port named like sded's goes through
+	// Layer 2: every frame from a port named like sded's (sdv...) goes through
 	// SDED-PORTS, which accepts only the leased (port, MAC, IP) triples and
 	// drops the rest; isolated projects' ports never reach another port.
 	eb := out[famEB]
 	ports := p + "-PORTS"
 	eb.chains[ports] = append(eb.chains[ports], "-j DROP")
-	eb.chains[cn.input] = append(eb.chains[cn.input], "-i sd+ -j "+ports)
-	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i sd+ -j "+ports)
+	eb.chains[cn.input] = append(eb.chains[cn.input], "-i "+portPrefix+"+ -j "+ports)
+	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i "+portPrefix+"+ -j "+ports)
 	return out
 }
 
