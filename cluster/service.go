@@ -172,10 +172,27 @@ func (s *Service) fresh(ctx context.Context) error {
 	return nil
 }
 
-// principal resolves actor on the local replica.
+// principal resolves a user actor on the local replica. Node actors are
+// refused: the UI and CLI act for users, and only Service itself (and
+// CreateUser's bootstrap, with SystemActor) acts as the node.
 func (s *Service) principal(actor model.Actor) (model.Principal, error) {
+	if err := userOnly(actor); err != nil {
+		return model.Principal{}, err
+	}
 	return s.st.Principal(actor, s.now())
 }
+
+// userOnly refuses an actor that is not a plain user (or user via token).
+func userOnly(a model.Actor) error {
+	if a.UserID == "" || a.NodeID != "" {
+		return model.Errorf(model.CodeUnauthenticated, "not logged in as a user")
+	}
+	return nil
+}
+
+// SystemActor is this node acting for itself, for the CLI's bootstrap of
+// the first admin (`sded user add` as root).
+func (s *Service) SystemActor() model.Actor { return s.system() }
 
 // check is the fast policy check before a proposal: on the latest state
 // (Barrier), with a refusal audited (denied) so that no denied attempt goes
@@ -222,8 +239,11 @@ func (s *Service) auditDenied(ctx context.Context, actor model.Actor, a model.Ac
 }
 
 // RecordAudit records an audit-only event (desktop opened, file downloaded)
-// on behalf of actor.
+// on behalf of a user.
 func (s *Service) RecordAudit(ctx context.Context, actor model.Actor, ev model.RecordAudit) error {
+	if err := userOnly(actor); err != nil {
+		return err
+	}
 	return s.propose(ctx, model.CmdRecordAudit, actor, ev, nil)
 }
 

@@ -86,6 +86,13 @@ func (s *Service) CommentAirlock(ctx context.Context, actor model.Actor, p model
 // TransitionAirlock moves a request to another state; the FSM decides who
 // may, per target state, and whether the transition is legal.
 func (s *Service) TransitionAirlock(ctx context.Context, actor model.Actor, p model.TransitionAirlock) (model.AirlockRequest, error) {
+	if err := userOnly(actor); err != nil {
+		return model.AirlockRequest{}, err
+	}
+	return s.transitionAirlock(ctx, actor, p)
+}
+
+func (s *Service) transitionAirlock(ctx context.Context, actor model.Actor, p model.TransitionAirlock) (model.AirlockRequest, error) {
 	if err := p.Validate(); err != nil {
 		return model.AirlockRequest{}, err
 	}
@@ -96,7 +103,7 @@ func (s *Service) TransitionAirlock(ctx context.Context, actor model.Actor, p mo
 // TransitionAirlockAsSystem moves a request on behalf of the node (blocked,
 // failed, released after the storage step).
 func (s *Service) TransitionAirlockAsSystem(ctx context.Context, p model.TransitionAirlock) (model.AirlockRequest, error) {
-	return s.TransitionAirlock(ctx, s.system(), p)
+	return s.transitionAirlock(ctx, s.system(), p)
 }
 
 func (s *Service) airlockCommand(ctx context.Context, actor model.Actor, t model.CommandType, a model.Action, id string, p model.Validator) (model.AirlockRequest, error) {

@@ -337,6 +337,9 @@ func (s *Service) CreateAPIToken(ctx context.Context, actor model.Actor, name st
 
 // DeleteAPIToken revokes a token (its owner or an admin).
 func (s *Service) DeleteAPIToken(ctx context.Context, actor model.Actor, id string) error {
+	if err := userOnly(actor); err != nil {
+		return err
+	}
 	return s.propose(ctx, model.CmdDeleteAPIToken, actor, model.DeleteAPIToken{ID: id}, nil)
 }
 

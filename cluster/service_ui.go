@@ -242,4 +242,3 @@ func (s *Service) CloseDesktop(ctx context.Context, actor model.Actor, g Desktop
 		Details: map[string]string{"duration": d.Round(time.Second).String(), "reason": clipText(reason, 256), "break_glass": strconv.FormatBool(g.BreakGlass)}}
 	return s.propose(ctx, model.CmdRecordAudit, actor, rec, nil)
 }
-

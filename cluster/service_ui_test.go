@@ -187,3 +187,29 @@ func TestServiceHousekeepAndBanner(t *testing.T) {
 		t.Errorf("expired project is %s (%s)", pr.State, pr.StateReason)
 	}
 }
+
+// TestServiceRefusesNodeActors: a caller passing a node actor (a UI bug, a
+// forged actor) gets no system rights through the user-facing methods.
+func TestServiceRefusesNodeActors(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	ann := e.user(t, "ann")
+	p := e.project(t, "study", ann)
+	for _, a := range []model.Actor{e.svc.SystemActor(), {NodeID: "other"}, {UserID: ann.UserID, NodeID: "node1"}, {}} {
+		if _, err := e.svc.ListProjects(ctx, a); model.CodeOf(err) != model.CodeUnauthenticated {
+			t.Errorf("ListProjects as %s: %v", a, err)
+		}
+		if err := e.svc.SuspendProject(ctx, a, p.ID, "x"); model.CodeOf(err) != model.CodeUnauthenticated {
+			t.Errorf("SuspendProject as %s: %v", a, err)
+		}
+		if _, err := e.svc.TransitionAirlock(ctx, a, model.TransitionAirlock{RequestID: "r", To: model.AirlockReleased}); model.CodeOf(err) != model.CodeUnauthenticated {
+			t.Errorf("TransitionAirlock as %s: %v", a, err)
+		}
+		if err := e.svc.RecordAudit(ctx, a, model.RecordAudit{Action: "desktop.open", Outcome: model.OutcomeSuccess}); model.CodeOf(err) != model.CodeUnauthenticated {
+			t.Errorf("RecordAudit as %s: %v", a, err)
+		}
+	}
+	if _, err := e.svc.CreateUser(ctx, model.Actor{NodeID: "other"}, model.CreateUser{Username: "x1", DisplayName: "X", Admin: true}, "long enough pw"); model.CodeOf(err) != model.CodeUnauthenticated {
+		t.Errorf("CreateUser as a foreign node: %v", err)
+	}
+}

@@ -24,6 +24,9 @@ func (s *Service) CreateUser(ctx context.Context, actor model.Actor, p model.Cre
 	if err := auth.CheckPassword(password); err != nil {
 		return model.User{}, model.FieldError("password", "%v", err)
 	}
+	if actor.IsSystem() && actor != s.system() {
+		return model.User{}, model.Errorf(model.CodeUnauthenticated, "not this node's system actor")
+	}
 	if !actor.IsSystem() {
 		if err := s.check(ctx, actor, model.ActUserCreate, model.Object{Kind: model.KindUser, ID: p.ID}); err != nil {
 			return model.User{}, err

@@ -92,8 +92,11 @@ func deleteSession(c *applyCtx) (any, error) {
 		return nil, err
 	}
 	action := "session.delete"
-	if p.Reason == "logout" {
+	switch p.Reason {
+	case "logout":
 		action = "logout"
+	case "expired":
+		action = "session.expired"
 	}
 	c.auditAs(action, model.OutcomeSuccess, sessionObj(s), map[string]string{"reason": p.Reason})
 	return nil, nil
