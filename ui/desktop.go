@@ -70,9 +70,15 @@ func (s *server) desktopSocket(w http.ResponseWriter, r *http.Request, p *princi
 		return nil // Accept has written the response
 	}
 	c.SetReadLimit(maxDesktopMessage)
-	nc := websocket.NetConn(ctx, c, websocket.MessageBinary)
-	st, err := rfb.Proxy(ctx, nc, console, rfb.Policy{AllowPaste: grant.AllowPaste, IdleTimeout: s.cfg.DesktopIdleTimeout})
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go s.watchSession(pctx, cancel, p.token)
+	nc := websocket.NetConn(pctx, c, websocket.MessageBinary)
+	st, err := rfb.Proxy(pctx, nc, console, rfb.Policy{AllowPaste: grant.AllowPaste, IdleTimeout: s.cfg.DesktopIdleTimeout})
 	switch {
+	case errors.Is(context.Cause(pctx), errSessionEnded):
+		closeReason = "session ended"
+		c.Close(websocket.StatusPolicyViolation, "session ended")
 	case errors.Is(err, rfb.ErrIdle):
 		closeReason = "idle timeout"
 		c.Close(websocket.StatusPolicyViolation, "idle timeout")
@@ -97,4 +103,26 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(o)
 	return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host)
+}
+
+// errSessionEnded ends a desktop whose login session is gone.
+var errSessionEnded = errors.New("login session ended")
+
+// watchSession ends the desktop (through cancel) once the login session that
+// opened it ends — logout, expiry, or the user being disabled — checking
+// every Config.DesktopSessionCheck.
+func (s *server) watchSession(ctx context.Context, cancel context.CancelCauseFunc, token string) {
+	t := time.NewTicker(s.cfg.DesktopSessionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, _, err := s.svc.Authenticate(ctx, token); err != nil && model.CodeOf(err) == model.CodeUnauthenticated {
+				cancel(errSessionEnded)
+				return
+			}
+		}
+	}
 }

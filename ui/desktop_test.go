@@ -172,3 +172,59 @@ func TestDesktopSocketRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestDesktopEndsWithSession: logging out (or being disabled) elsewhere ends
+// an open desktop within the check interval.
+func TestDesktopEndsWithSession(t *testing.T) {
+	f := baseFake()
+	var mu sync.Mutex
+	revoked := false
+	auth := f.AuthenticateFn
+	f.AuthenticateFn = func(ctx context.Context, tok string) (model.Session, model.User, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if revoked {
+			return model.Session{}, model.User{}, model.ErrUnauthenticated
+		}
+		return auth(ctx, tok)
+	}
+	f.OpenDesktopFn = func(_ context.Context, _ model.Actor, id, _ string) (DesktopGrant, error) {
+		return DesktopGrant{WorkstationID: id}, nil
+	}
+	reasons := make(chan string, 1)
+	f.CloseDesktopFn = func(_ context.Context, _ model.Actor, _ DesktopGrant, _ time.Duration, reason string) error {
+		reasons <- reason
+		return nil
+	}
+	var got bytes.Buffer
+	vncDone := make(chan struct{})
+	ts := newTestServerCfg(t, Config{DesktopSessionCheck: 50 * time.Millisecond}, f, dialerFunc(func(context.Context, string) (net.Conn, error) {
+		a, b := net.Pipe()
+		go fakeVNC(b, "x", &got, vncDone)
+		return a, nil
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(ts.URL, "https")+"/workstations/w1/desktop/ws",
+		&websocket.DialOptions{HTTPClient: ts.client, HTTPHeader: http.Header{"Cookie": {sessionCookie + "=full-alice"}}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.CloseNow()
+	go func() {
+		nc := websocket.NetConn(ctx, c, websocket.MessageBinary)
+		io.Copy(io.Discard, nc)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	revoked = true
+	mu.Unlock()
+	select {
+	case r := <-reasons:
+		if r != "session ended" {
+			t.Errorf("desktop closed with reason %q, want session ended", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("desktop stayed open after its login session ended")
+	}
+}

@@ -14,6 +14,10 @@ type Config struct {
 	// DesktopIdleTimeout disconnects a desktop without input for this long;
 	// zero means 30 minutes.
 	DesktopIdleTimeout time.Duration
+	// DesktopSessionCheck is how often an open desktop checks that the login
+	// session which opened it still exists (logout, expiry or disabling the
+	// user end the desktop too); zero means 30 seconds.
+	DesktopSessionCheck time.Duration
 	// Version is shown in the page footer.
 	Version string
 	// Now is the clock; nil means time.Now.
@@ -30,6 +34,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DesktopIdleTimeout <= 0 {
 		c.DesktopIdleTimeout = 30 * time.Minute
+	}
+	if c.DesktopSessionCheck <= 0 {
+		c.DesktopSessionCheck = 30 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -56,11 +56,16 @@ type testServer struct {
 
 func newTestServer(t *testing.T, f *fakeService, d DesktopDialer) *testServer {
 	t.Helper()
+	return newTestServerCfg(t, Config{Version: "test"}, f, d)
+}
+
+func newTestServerCfg(t *testing.T, cfg Config, f *fakeService, d DesktopDialer) *testServer {
+	t.Helper()
 	var logw io.Writer = io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
-	h := New(Config{Version: "test"}, f, d, slog.New(slog.NewTextHandler(logw, nil)))
+	h := New(cfg, f, d, slog.New(slog.NewTextHandler(logw, nil)))
 	ts := httptest.NewTLSServer(h)
 	t.Cleanup(ts.Close)
 	c := ts.Client()
