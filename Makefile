@@ -8,7 +8,7 @@ GUEST_DIR := .cache/guest
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps build test check bench demo deb rpm guest clean generate
+.PHONY: all assets deps build test check bench demo deb rpm guest clean generate
 
 all: build
 
@@ -18,7 +18,11 @@ deps:
 generate:
 	$(GO) tool templ generate
 
-build:
+# The browser desktop client (noVNC) comes from npm and is embedded.
+assets:
+	@bash ui/assets/fetch.sh
+
+build: assets
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sded
 
 guest: deps

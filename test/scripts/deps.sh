@@ -12,8 +12,11 @@ PKGS=(
 	libvirt-daemon-system libvirt-dev libvirt-clients qemu-system-x86 qemu-utils
 	iptables iproute2 cryptsetup busybox-static cpio gzip
 	chromium ca-certificates openssl
-	debootstrap lintian rpm
+	debootstrap lintian rpm systemd
 )
+# npm fetches the browser desktop client (noVNC) at build time; a host with
+# Node.js from elsewhere keeps its own npm.
+command -v npm >/dev/null || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -34,4 +37,6 @@ for _ in $(seq 1 50); do
 	sleep 0.2
 done
 [ -S /run/libvirt/libvirt-sock ] || { echo "deps: libvirtd did not start" >&2; exit 1; }
+# The browser desktop client, from its npm package (see ui/assets/fetch.sh).
+bash "$(dirname "$0")/../../ui/assets/fetch.sh"
 echo "deps: ok (libvirtd running)"
