@@ -51,7 +51,7 @@ func (d *Driver) Ensure(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
-	domXML, err := DomainXML(s)
+	domXML, err := domainXML(s, d.scopeKey)
 	if err != nil {
 		return err
 	}
@@ -228,8 +228,9 @@ func prepareDirs(s Spec) error {
 }
 
 // ownership checks that dom is sded's (name prefix and metadata) and returns
-// its labels and spec hash, else ErrNotOwned. With a scope, a domain whose
-// labels lack the scope's is not owned either.
+// its labels and spec hash, else ErrNotOwned. A domain recorded with another
+// scope than the Driver's (including a scoped one seen by an unscoped Driver)
+// is not owned either.
 func (d *Driver) ownership(dom *libvirt.Domain, name string, impact libvirt.DomainModificationImpact) (map[string]string, string, error) {
 	if !strings.HasPrefix(name, NamePrefix) {
 		return nil, "", fmt.Errorf("domain %s: %w (name lacks %q)", name, ErrNotOwned, NamePrefix)
@@ -241,16 +242,14 @@ func (d *Driver) ownership(dom *libvirt.Domain, name string, impact libvirt.Doma
 	if err != nil {
 		return nil, "", fmt.Errorf("reading metadata of domain %s: %w", name, lv(err))
 	}
-	labels, hash, err := parseMetadata(raw)
+	m, err := parseMetadata(raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("domain %s: %w", name, err)
 	}
-	for k, v := range d.scope {
-		if labels[k] != v {
-			return nil, "", fmt.Errorf("domain %s: %w (outside this driver's scope: label %s=%q, want %q)", name, ErrNotOwned, k, labels[k], v)
-		}
+	if m.scope != d.scopeKey {
+		return nil, "", fmt.Errorf("domain %s: %w (it belongs to scope %q, this driver's is %q)", name, ErrNotOwned, m.scope, d.scopeKey)
 	}
-	return labels, hash, nil
+	return m.labels, m.hash, nil
 }
 
 // lookupOwned finds an sded-owned domain by name: ErrNotFound when there is

@@ -21,21 +21,22 @@ type Options struct {
 	URI string
 	// Logger receives the driver's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Scope narrows what this Driver owns to sded domains whose labels
-	// include all of these (e.g. {"cluster": "<cluster id>"}): Ensure adds
-	// them to every spec, and List, State, Stop, Delete and the console
-	// calls treat any other domain as not owned. Without a scope the Driver
-	// owns every sded domain on the host. Set it so that two sded clusters
-	// (or tests) sharing a libvirtd never garbage-collect each other's.
+	// Scope partitions the host's sded domains between Drivers: Ensure
+	// records it in the domain's metadata (and adds it to the labels), and
+	// a Driver owns only the domains recorded with exactly its scope — an
+	// unscoped Driver only unscoped ones. Give each sded cluster (e.g.
+	// {"cluster": "<id>"}) and each test its own, so that no reconciler
+	// garbage-collects another's domains on a shared libvirtd.
 	Scope map[string]string
 }
 
 // Driver manages sded's libvirt domains and secrets over one connection that
 // it re-opens when libvirtd restarts. It is safe for concurrent use.
 type Driver struct {
-	uri   string
-	log   *slog.Logger
-	scope map[string]string
+	uri      string
+	log      *slog.Logger
+	scope    map[string]string
+	scopeKey string
 
 	mu     sync.Mutex
 	conn   *libvirt.Connect
@@ -90,6 +91,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 		}
 		d.scope[k] = v
 	}
+	d.scopeKey = scopeKey(d.scope)
 	if err := startEventLoop(); err != nil {
 		return nil, fmt.Errorf("starting libvirt event loop: %w", lv(err))
 	}

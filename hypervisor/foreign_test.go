@@ -224,8 +224,9 @@ func TestLibvirtdAbsent(t *testing.T) {
 	}
 }
 
-// TestScope: a Driver scoped to other labels treats a domain as foreign; an
-// unscoped Driver owns it; a spec contradicting the scope is refused.
+// TestScope: a Driver with another scope, or none, treats a scoped domain as
+// foreign (so an unscoped sded on the same host cannot garbage-collect it);
+// a spec contradicting the scope is refused.
 func TestScope(t *testing.T) {
 	d := newDriver(t)
 	ctx := context.Background()
@@ -266,8 +267,11 @@ func TestScope(t *testing.T) {
 	if err := other.Ensure(ctx, s); !errors.Is(err, ErrNotOwned) {
 		t.Errorf("Ensure from another scope = %v, want ErrNotOwned", err)
 	}
-	if list, _ := all.List(ctx); !listed(list, s.Name) {
-		t.Error("an unscoped driver does not list the domain")
+	if list, _ := all.List(ctx); listed(list, s.Name) {
+		t.Error("an unscoped driver lists a scoped domain")
+	}
+	if err := all.Delete(ctx, s.Name); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Delete from an unscoped driver = %v, want ErrNotOwned", err)
 	}
 	if info, err := d.State(ctx, s.Name); err != nil || info.State != StateRunning {
 		t.Errorf("after the other scope's attempts: %+v, %v", info, err)

@@ -21,6 +21,7 @@ const metadataPrefix = "sded"
 type metadata struct {
 	XMLName xml.Name `xml:"domain"`
 	Spec    string   `xml:"spec,attr"`
+	Scope   string   `xml:"scope,attr"`
 	Labels  []label  `xml:"label"`
 }
 
@@ -39,14 +40,18 @@ func specHash(s Spec) string {
 
 // metadataXML renders the element with the prefix libvirt stores it under and
 // sorted labels, so the same labels always give the same XML.
-func metadataXML(labels map[string]string, specHash string) (string, error) {
+func metadataXML(labels map[string]string, specHash, scope string) (string, error) {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<%s:domain xmlns:%s="%s" spec="%s">`, metadataPrefix, metadataPrefix, MetadataNS, attr(specHash))
+	fmt.Fprintf(&b, `<%s:domain xmlns:%s="%s" spec="%s"`, metadataPrefix, metadataPrefix, MetadataNS, attr(specHash))
+	if scope != "" {
+		fmt.Fprintf(&b, ` scope="%s"`, attr(scope))
+	}
+	b.WriteString(">")
 	for _, k := range keys {
 		fmt.Fprintf(&b, `<%s:label key="%s" value="%s"/>`, metadataPrefix, attr(k), attr(labels[k]))
 	}
@@ -62,23 +67,44 @@ func attr(s string) string {
 }
 
 // parseMetadata reads the element back (as returned by virDomainGetMetadata):
-// the labels and the spec hash.
-func parseMetadata(s string) (map[string]string, string, error) {
+// the labels, the spec hash and the scope.
+func parseMetadata(s string) (meta, error) {
 	var m metadata
 	if err := xml.Unmarshal([]byte(s), &m); err != nil {
-		return nil, "", fmt.Errorf("parsing sded metadata: %w", err)
+		return meta{}, fmt.Errorf("parsing sded metadata: %w", err)
 	}
 	if m.XMLName.Local != "domain" {
-		return nil, "", fmt.Errorf("parsing sded metadata: unexpected element %q", m.XMLName.Local)
+		return meta{}, fmt.Errorf("parsing sded metadata: unexpected element %q", m.XMLName.Local)
 	}
 	// virDomainGetMetadata, asked for MetadataNS, returns the element with
 	// its namespace stripped; an element in another namespace is not ours.
 	if m.XMLName.Space != "" && m.XMLName.Space != MetadataNS {
-		return nil, "", fmt.Errorf("parsing sded metadata: namespace %q, want %q", m.XMLName.Space, MetadataNS)
+		return meta{}, fmt.Errorf("parsing sded metadata: namespace %q, want %q", m.XMLName.Space, MetadataNS)
 	}
 	labels := make(map[string]string, len(m.Labels))
 	for _, l := range m.Labels {
 		labels[l.Key] = l.Value
 	}
-	return labels, m.Spec, nil
+	return meta{labels: labels, hash: m.Spec, scope: m.Scope}, nil
+}
+
+// meta is what sded's metadata element says of a domain.
+type meta struct {
+	labels map[string]string
+	hash   string
+	scope  string // scopeKey of the Driver that owns it; "" for unscoped
+}
+
+// scopeKey renders a scope canonically: sorted key=value pairs joined by ";".
+func scopeKey(scope map[string]string) string {
+	keys := make([]string, 0, len(scope))
+	for k := range scope {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + scope[k]
+	}
+	return strings.Join(parts, ";")
 }

@@ -14,10 +14,15 @@ import (
 // serial console on a pty logged to a file, a virtio RNG, and no memory
 // balloon, sound, USB redirection, SPICE or guest-agent channels.
 func DomainXML(s Spec) (string, error) {
+	return domainXML(s, "")
+}
+
+// domainXML renders s for a Driver whose scope key is scope.
+func domainXML(s Spec, scope string) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	meta, err := metadataXML(s.Labels, specHash(s))
+	meta, err := metadataXML(s.Labels, specHash(s), scope)
 	if err != nil {
 		return "", err
 	}

@@ -90,21 +90,18 @@ func TestDomainXMLSecurity(t *testing.T) {
 
 func TestMetadataRoundTrip(t *testing.T) {
 	labels := map[string]string{"project": "p-1", "workstation": "ws <&> 1"}
-	s, err := metadataXML(labels, "abc")
+	s, err := metadataXML(labels, "abc", "cluster=c1;x=<y>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, hash, err := parseMetadata(s)
+	got, err := parseMetadata(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(labels, got); diff != "" {
-		t.Errorf("labels (-want +got):\n%s", diff)
+	if diff := cmp.Diff(meta{labels: labels, hash: "abc", scope: "cluster=c1;x=<y>"}, got, cmp.AllowUnexported(meta{})); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
 	}
-	if hash != "abc" {
-		t.Errorf("spec hash = %q, want abc", hash)
-	}
-	if _, _, err := parseMetadata(`<domain xmlns="urn:other"><label key="a" value="b"/></domain>`); err == nil {
+	if _, err := parseMetadata(`<domain xmlns="urn:other"><label key="a" value="b"/></domain>`); err == nil {
 		t.Error("parseMetadata accepted an element in a foreign namespace")
 	}
 }
