@@ -12,9 +12,9 @@ import (
 )
 
 // This file shapes Service after the interface the ui package declares
-// (ui.Service): the same names and signatures, so the adapter in cmd/sded
-// only converts the few ui-owned types (node health, audit query, desktop
-// grant).
+// (ui.Service): the same names and signatures, with the shared structs in
+// package model (model.AuditQuery, model.DesktopGrant), so that
+// *cluster.Service satisfies ui.Service once ui aliases them.
 
 // Login is the password step (VerifyPassword) returning the raw token of an
 // MFA-pending session and the redacted user.
@@ -124,19 +124,11 @@ func (s *Service) ListNodes(ctx context.Context, actor model.Actor) ([]model.Nod
 	return s.st.Nodes()
 }
 
-// AuditFilter selects audit events; zero fields match everything.
-type AuditFilter struct {
-	ActorID   string
-	Action    string
-	ProjectID string
-	Outcome   string
-	Since     time.Time
-	Until     time.Time
-	Limit     int // 100 if 0; at most 10000
-}
+// AuditFilter is the audit query (an alias kept for existing callers).
+type AuditFilter = model.AuditQuery
 
 // ListAudit returns the newest events matching f, newest first (admin).
-func (s *Service) ListAudit(ctx context.Context, actor model.Actor, f AuditFilter) ([]model.AuditEvent, error) {
+func (s *Service) ListAudit(ctx context.Context, actor model.Actor, f model.AuditQuery) ([]model.AuditEvent, error) {
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
@@ -163,7 +155,7 @@ func (s *Service) ListAudit(ctx context.Context, actor model.Actor, f AuditFilte
 				return err
 			}
 			for i := len(evs) - 1; i >= 0 && len(out) < f.Limit; i-- {
-				if e := evs[i]; f.matches(e) {
+				if e := evs[i]; f.Matches(e) {
 					out = append(out, e)
 				}
 			}
@@ -177,67 +169,52 @@ func (s *Service) ListAudit(ctx context.Context, actor model.Actor, f AuditFilte
 	return out, err
 }
 
-func (f AuditFilter) matches(e model.AuditEvent) bool {
-	actor := e.Actor.UserID
-	if actor == "" {
-		actor = e.Actor.NodeID
-	}
-	return (f.ActorID == "" || f.ActorID == actor) && (f.Action == "" || f.Action == e.Action) &&
-		(f.ProjectID == "" || f.ProjectID == e.ProjectID) && (f.Outcome == "" || f.Outcome == string(e.Outcome)) &&
-		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until))
-}
-
 // BreakGlassSetting, set to "true" by an admin, lets admins open any
 // desktop; every such opening is audited as break-glass.
 const BreakGlassSetting = "desktop.break_glass"
 
-// DesktopAccess is an authorised desktop session.
-type DesktopAccess struct {
-	WorkstationID string
-	ProjectID     string
-	AllowPaste    bool // tiers 0 and 1 allow browser-to-guest clipboard
-	BreakGlass    bool // an admin's audited emergency access
-}
+// DesktopAccess is the desktop grant (an alias kept for existing callers).
+type DesktopAccess = model.DesktopGrant
 
 // OpenDesktop checks that actor may open a workstation's desktop (its
 // researcher, the project's owners; an admin only with break-glass on),
 // audits the opening (or the refusal) and returns what the proxy enforces.
-func (s *Service) OpenDesktop(ctx context.Context, actor model.Actor, workstationID, remote string) (DesktopAccess, error) {
+func (s *Service) OpenDesktop(ctx context.Context, actor model.Actor, workstationID, remote string) (model.DesktopGrant, error) {
 	if err := s.fresh(ctx); err != nil {
-		return DesktopAccess{}, err
+		return model.DesktopGrant{}, err
 	}
 	w, o, err := s.workstationObject(workstationID)
 	if err != nil {
-		return DesktopAccess{}, err
+		return model.DesktopGrant{}, err
 	}
 	p, err := s.principal(actor)
 	if err != nil {
-		return DesktopAccess{}, err
+		return model.DesktopGrant{}, err
 	}
-	g := DesktopAccess{WorkstationID: w.ID, ProjectID: w.ProjectID}
+	g := model.DesktopGrant{WorkstationID: w.ID, ProjectID: w.ProjectID}
 	if err := model.Can(p, model.ActWorkstationConnect, o); err != nil {
 		bg, _ := s.st.GetSetting(BreakGlassSetting)
 		if !p.Admin || p.Token || bg.Value != "true" || o.ProjectState == model.ProjectArchived {
 			s.auditDenied(ctx, actor, model.ActWorkstationConnect, o, err)
-			return DesktopAccess{}, err
+			return model.DesktopGrant{}, err
 		}
 		g.BreakGlass = true
 	}
 	pr, err := s.st.Project(w.ProjectID)
 	if err != nil {
-		return DesktopAccess{}, err
+		return model.DesktopGrant{}, err
 	}
 	g.AllowPaste = pr.Tier <= 1
 	details := map[string]string{"remote": clipText(remote, 128), "break_glass": strconv.FormatBool(g.BreakGlass), "allow_paste": strconv.FormatBool(g.AllowPaste)}
 	rec := model.RecordAudit{Action: "desktop.open", Object: o.String(), ProjectID: o.ProjectID, Outcome: model.OutcomeSuccess, Details: details}
 	if err := s.propose(ctx, model.CmdRecordAudit, actor, rec, nil); err != nil {
-		return DesktopAccess{}, err // no audit record, no desktop
+		return model.DesktopGrant{}, err // no audit record, no desktop
 	}
 	return g, nil
 }
 
 // CloseDesktop audits the end of a desktop session.
-func (s *Service) CloseDesktop(ctx context.Context, actor model.Actor, g DesktopAccess, d time.Duration, reason string) error {
+func (s *Service) CloseDesktop(ctx context.Context, actor model.Actor, g model.DesktopGrant, d time.Duration, reason string) error {
 	rec := model.RecordAudit{Action: "desktop.close", Object: "workstation/" + g.WorkstationID, ProjectID: g.ProjectID, Outcome: model.OutcomeSuccess,
 		Details: map[string]string{"duration": d.Round(time.Second).String(), "reason": clipText(reason, 256), "break_glass": strconv.FormatBool(g.BreakGlass)}}
 	return s.propose(ctx, model.CmdRecordAudit, actor, rec, nil)

@@ -109,3 +109,25 @@ func (e AuditEvent) Validate() error {
 	}
 	return CheckDetails(e.Details)
 }
+
+// AuditQuery filters the audit log. Zero fields match everything.
+type AuditQuery struct {
+	ActorID   string    `json:"actor_id,omitempty"` // a user ID, or a node ID for system events
+	Action    string    `json:"action,omitempty"`
+	ProjectID string    `json:"project_id,omitempty"`
+	Outcome   string    `json:"outcome,omitempty"`
+	Since     time.Time `json:"since,omitempty"`
+	Until     time.Time `json:"until,omitempty"`
+	Limit     int       `json:"limit,omitempty"` // 100 if 0; at most 10000
+}
+
+// Matches reports whether e passes the query's filters (Limit aside).
+func (q AuditQuery) Matches(e AuditEvent) bool {
+	actor := e.Actor.UserID
+	if actor == "" {
+		actor = e.Actor.NodeID
+	}
+	return (q.ActorID == "" || q.ActorID == actor) && (q.Action == "" || q.Action == e.Action) &&
+		(q.ProjectID == "" || q.ProjectID == e.ProjectID) && (q.Outcome == "" || q.Outcome == string(e.Outcome)) &&
+		(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until))
+}

@@ -176,3 +176,12 @@ func (p ReportWorkstation) Validate() error {
 	}
 	return checkText("reason", p.Reason, MaxTextLen, false, true)
 }
+
+// DesktopGrant is an authorised desktop session: what the desktop proxy
+// enforces for its lifetime.
+type DesktopGrant struct {
+	WorkstationID string
+	ProjectID     string
+	AllowPaste    bool // the project's tier allows browser-to-guest clipboard
+	BreakGlass    bool // an admin's audited emergency access
+}
