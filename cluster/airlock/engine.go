@@ -18,15 +18,12 @@ import (
 type Config struct {
 	Requests  Requests
 	Commands  Commands
+	System    System
 	Files     FileStore
 	Keys      Keys
 	Checker   Checker
 	Pseudonym Pseudonymiser
 	Volumes   VolumeBuilder
-	// System is the node's own actor (model.Actor{NodeID: ...}), used to read
-	// a project's imports when rebuilding its data volume and to audit
-	// refusals with no user behind them.
-	System model.Actor
 	// Dir holds the engine's node-local index of staged files (0700).
 	Dir string
 	// LinkKey signs download links (at least 32 random bytes). Links signed
@@ -52,11 +49,9 @@ type Engine struct {
 // New checks cfg and returns an Engine.
 func New(cfg Config) (*Engine, error) {
 	switch {
-	case cfg.Requests == nil, cfg.Commands == nil, cfg.Files == nil, cfg.Keys == nil, cfg.Checker == nil,
+	case cfg.Requests == nil, cfg.Commands == nil, cfg.System == nil, cfg.Files == nil, cfg.Keys == nil, cfg.Checker == nil,
 		cfg.Pseudonym == nil, cfg.Volumes == nil:
 		return nil, errors.New("airlock engine: missing a dependency")
-	case cfg.System.NodeID == "" || cfg.System.UserID != "":
-		return nil, errors.New("airlock engine: System must be the node's actor")
 	case cfg.Dir == "":
 		return nil, errors.New("airlock engine: empty Dir")
 	case len(cfg.LinkKey) < 32:
@@ -135,7 +130,7 @@ func (e *Engine) refused(ctx context.Context, actor model.Actor, r model.Airlock
 	}
 	ev := model.RecordAudit{Action: "api.denied", Object: string(model.KindAirlock) + "/" + r.ID, ProjectID: r.ProjectID,
 		Outcome: model.OutcomeFailure, Details: details}
-	if aerr := e.cfg.Requests.RecordAudit(context.WithoutCancel(ctx), e.cfg.System, ev); aerr != nil {
+	if aerr := e.recordAudit(ctx, actor, ev); aerr != nil {
 		e.log.ErrorContext(ctx, "auditing a refused airlock input", slog.String("request", r.ID), slog.Any("err", aerr))
 	}
 	e.log.InfoContext(ctx, "airlock input refused", slog.String("request", r.ID), slog.String("action", what),
@@ -209,9 +204,19 @@ func (e *Engine) load(ctx context.Context, actor model.Actor, a model.Action, id
 				ev.ProjectID = o.ProjectID
 			}
 		}
-		if aerr := e.cfg.Requests.RecordAudit(context.WithoutCancel(ctx), e.cfg.System, ev); aerr != nil {
+		if aerr := e.recordAudit(ctx, actor, ev); aerr != nil {
 			e.log.ErrorContext(ctx, "auditing a denied airlock attempt", slog.String("request", id), slog.Any("err", aerr))
 		}
 	}
 	return r, err
+}
+
+// recordAudit records an audit-only event as the user who caused it, or as
+// the node when there is none; it outlives a cancelled request.
+func (e *Engine) recordAudit(ctx context.Context, actor model.Actor, ev model.RecordAudit) error {
+	ctx = context.WithoutCancel(ctx)
+	if actor.UserID == "" {
+		return e.cfg.System.RecordSystemAudit(ctx, ev)
+	}
+	return e.cfg.Requests.RecordAudit(ctx, actor, ev)
 }

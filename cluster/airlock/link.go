@@ -112,7 +112,7 @@ type Download struct {
 func (e *Engine) Download(ctx context.Context, actor model.Actor, token string) (Download, error) {
 	c, err := e.verify(token)
 	if err != nil {
-		e.audit(ctx, e.cfg.System, "access.denied", model.OutcomeDenied, model.AirlockRequest{}, "", map[string]string{"action": "airlock.download", "error": err.Error()})
+		e.audit(ctx, model.Actor{}, "access.denied", model.OutcomeDenied, model.AirlockRequest{}, "", map[string]string{"action": "airlock.download", "error": err.Error()})
 		return Download{}, err
 	}
 	user := model.Actor{UserID: c.User}
@@ -180,7 +180,7 @@ func (e *Engine) audit(ctx context.Context, actor model.Actor, action string, ou
 	if r.ID != "" && idRE.MatchString(r.ID) {
 		ev.Object = "airlock/" + r.ID
 	}
-	if err := e.cfg.Requests.RecordAudit(context.WithoutCancel(ctx), actor, ev); err != nil {
+	if err := e.recordAudit(ctx, actor, ev); err != nil {
 		e.log.ErrorContext(ctx, "recording an airlock audit event", slog.String("action", action), slog.Any("err", err))
 	}
 }

@@ -19,6 +19,17 @@ type Requests interface {
 	RecordAudit(ctx context.Context, actor model.Actor, ev model.RecordAudit) error
 }
 
+// System is the node's own access, with no user behind it: reading a
+// request or a project's requests without a policy check (releasing,
+// rebuilding a data volume) and recording audit events no user caused (a
+// forged download link). The daemon reads its local replica (state.Store)
+// and proposes RecordAudit as the node.
+type System interface {
+	AirlockRequest(ctx context.Context, id string) (model.AirlockRequest, error)
+	ProjectAirlockRequests(ctx context.Context, projectID string) ([]model.AirlockRequest, error)
+	RecordSystemAudit(ctx context.Context, ev model.RecordAudit) error
+}
+
 // Commands changes airlock state through raft (*cluster.Service implements
 // it). The FSM re-checks policy and the transition table.
 type Commands interface {

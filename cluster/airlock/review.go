@@ -70,7 +70,7 @@ func (e *Engine) Transition(ctx context.Context, actor model.Actor, requestID st
 // with the reason. Callers may retry Release for requests left approved by
 // a crash.
 func (e *Engine) Release(ctx context.Context, requestID string) (model.AirlockRequest, error) {
-	r, err := e.cfg.Requests.Airlock(ctx, e.cfg.System, requestID)
+	r, err := e.cfg.System.AirlockRequest(ctx, requestID)
 	if err != nil {
 		return r, err
 	}
@@ -107,7 +107,7 @@ func (e *Engine) rebuild(ctx context.Context, project, approving string) error {
 	mu := e.projectLock(project)
 	mu.Lock()
 	defer mu.Unlock()
-	all, err := e.cfg.Requests.AirlockRequests(ctx, e.cfg.System, project)
+	all, err := e.cfg.System.ProjectAirlockRequests(ctx, project)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,18 @@ package airlocktest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/sded/sded/cluster"
 	"github.com/sded/sded/cluster/airlock"
 	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/cluster/state"
 	"github.com/sded/sded/storage"
 	"github.com/sded/sded/storage/disclosure"
 	"github.com/sded/sded/storage/pseudonym"
@@ -170,4 +174,45 @@ func (k *keysAdapter) AirlockKeys(ctx context.Context, project string) ([]byte, 
 		return nil, nil, err
 	}
 	return d.StagingKey(), d.PseudonymKey(), nil
+}
+
+// systemAdapter is the node's own access for the engine and the gateway:
+// reads from the local replica without a user, and audit events proposed as
+// the node.
+type systemAdapter struct {
+	node  *cluster.Node
+	st    *state.Store
+	clock func() time.Time
+}
+
+func (a systemAdapter) AirlockRequest(_ context.Context, id string) (model.AirlockRequest, error) {
+	return a.st.Airlock(id)
+}
+
+func (a systemAdapter) ProjectAirlockRequests(_ context.Context, projectID string) ([]model.AirlockRequest, error) {
+	return a.st.AirlockRequests(projectID)
+}
+
+func (a systemAdapter) ProjectWorkstations(_ context.Context, projectID string) ([]model.Workstation, error) {
+	return a.st.Workstations(projectID)
+}
+
+func (a systemAdapter) RecordSystemAudit(ctx context.Context, ev model.RecordAudit) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	cmd, err := model.NewCommand(model.CmdRecordAudit, hex.EncodeToString(id), model.Actor{NodeID: a.node.ID()}, a.clock().UTC(), ev)
+	if err != nil {
+		return err
+	}
+	res, err := a.node.Propose(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	return nil
 }

@@ -42,7 +42,7 @@ func (e *env) gateway(projects ...model.Project) *gw {
 	e.t.Helper()
 	testenv.RequireRoot(e.t)
 	ns := netnstest.New(e.t, "airlk")
-	g, err := gateway.New(gateway.Config{Engine: e.eng, Directory: e.svc, System: e.system, Logger: testLogger(e.t)})
+	g, err := gateway.New(gateway.Config{Engine: e.eng, Directory: e.svc, System: e.sys(), Logger: testLogger(e.t)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

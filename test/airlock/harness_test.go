@@ -74,7 +74,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*airlock.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -112,9 +112,13 @@ func newEnv(t *testing.T) *env {
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	e.eng, err = airlock.New(airlock.Config{Requests: svc, Commands: svc, Files: stagedAdapter{e.store}, Keys: e.keys,
+	cfg := airlock.Config{Requests: svc, Commands: svc, System: e.sys(), Files: stagedAdapter{e.store}, Keys: e.keys,
 		Checker: checkerAdapter{disclosure.DefaultTiers()}, Pseudonym: pseudonymAdapter{}, Volumes: volumeAdapter{e.vols, e.keys},
-		System: e.system, Dir: filepath.Join(dir, "airlock"), LinkKey: key, LinkTTL: 10 * time.Minute, Clock: c.Now, Logger: log})
+		Dir: filepath.Join(dir, "airlock"), LinkKey: key, LinkTTL: 10 * time.Minute, Clock: c.Now, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.eng, err = airlock.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,3 +201,5 @@ func wantCode(t *testing.T, err error, code model.ErrorCode) {
 		t.Fatalf("error %v (code %s), want code %s", err, model.CodeOf(err), code)
 	}
 }
+
+func (e *env) sys() systemAdapter { return systemAdapter{node: e.node, st: e.st, clock: e.clock.Now} }

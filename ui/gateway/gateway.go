@@ -40,22 +40,28 @@ type Engine interface {
 	Transition(ctx context.Context, actor model.Actor, requestID string, to model.AirlockState, reason string) (model.AirlockRequest, error)
 }
 
-// Directory reads the replicated state (*cluster.Service implements it).
+// Directory reads the replicated state for the researcher
+// (*cluster.Service implements it).
 type Directory interface {
-	ListWorkstations(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error)
 	Airlock(ctx context.Context, actor model.Actor, id string) (model.AirlockRequest, error)
 	AirlockRequests(ctx context.Context, actor model.Actor, projectID string) ([]model.AirlockRequest, error)
-	RecordAudit(ctx context.Context, actor model.Actor, ev model.RecordAudit) error
+}
+
+// System is the node's own access: the workstations of a project (to bind a
+// connection to one by its source address, before any user is known) and
+// audit events recorded as the node. The daemon reads its local replica and
+// proposes RecordAudit as the node.
+type System interface {
+	ProjectWorkstations(ctx context.Context, projectID string) ([]model.Workstation, error)
+	RecordSystemAudit(ctx context.Context, ev model.RecordAudit) error
 }
 
 // Config configures a Gateway.
 type Config struct {
 	Engine    Engine
 	Directory Directory
-	// System is the node's actor: it looks workstations up and audits
-	// refused connections.
-	System model.Actor
-	Logger *slog.Logger
+	System    System
+	Logger    *slog.Logger
 }
 
 // Gateway runs one HTTP listener per project gateway address.
@@ -75,11 +81,8 @@ type listener struct {
 
 // New returns a Gateway with no listeners.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Engine == nil || cfg.Directory == nil {
-		return nil, errors.New("gateway: missing engine or directory")
-	}
-	if cfg.System.NodeID == "" || cfg.System.UserID != "" {
-		return nil, errors.New("gateway: System must be the node's actor")
+	if cfg.Engine == nil || cfg.Directory == nil || cfg.System == nil {
+		return nil, errors.New("gateway: missing engine, directory or system")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -67,7 +67,7 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, projectID str
 		return c, false
 	}
 	ip := ap.Addr().Unmap()
-	all, err := g.cfg.Directory.ListWorkstations(r.Context(), g.cfg.System, projectID)
+	all, err := g.cfg.System.ProjectWorkstations(r.Context(), projectID)
 	if err != nil {
 		g.fail(w, c, err)
 		return c, false
@@ -93,7 +93,7 @@ func (g *Gateway) refuse(ctx context.Context, w http.ResponseWriter, c caller, r
 		details["user_id"] = c.ws.OwnerID
 	}
 	ev := model.RecordAudit{Action: "access.denied", Object: "project/" + c.project, ProjectID: c.project, Outcome: model.OutcomeDenied, Details: details}
-	if err := g.cfg.Directory.RecordAudit(context.WithoutCancel(ctx), g.cfg.System, ev); err != nil {
+	if err := g.cfg.System.RecordSystemAudit(context.WithoutCancel(ctx), ev); err != nil {
 		g.log.Error("auditing a refused airlock gateway request", slog.String("project", c.project), slog.Any("err", err))
 	}
 	g.log.Warn("airlock gateway refused a request", slog.String("project", c.project), slog.String("remote", remote), slog.String("reason", why))
