@@ -72,10 +72,11 @@ func (f *FSM) apply(index uint64, data []byte) Result {
 	cmd, derr := Decode(data)
 	if derr != nil {
 		// Nothing in a malformed entry can be trusted; record who we can.
-		return f.refuse(index, model.Command{Type: cmd.Type}, model.AsError(derr))
+		return f.refuse(index, model.Command{Type: cmd.Type}, model.Object{}, model.AsError(derr))
 	}
 	reqKey := requestKey(cmd)
 	var res Result
+	var target model.Object
 	err := f.st.Update(func(tx *state.Tx) error {
 		if index <= tx.AppliedIndex() {
 			return errApplied
@@ -88,7 +89,7 @@ func (f *FSM) apply(index uint64, data []byte) Result {
 				return tx.SetAppliedIndex(index)
 			}
 		}
-		value, err := f.run(tx, index, cmd)
+		value, err := f.run(tx, index, cmd, &target)
 		if err != nil {
 			return err
 		}
@@ -105,14 +106,14 @@ func (f *FSM) apply(index uint64, data []byte) Result {
 	if !errors.As(err, &me) {
 		panic(fmt.Sprintf("fsm: cannot apply log index %d (%s): %v", index, cmd.Type, err))
 	}
-	return f.refuse(index, cmd, me)
+	return f.refuse(index, cmd, target, me)
 }
 
 // run decodes the payload, resolves the actor and calls the handler, which
 // re-checks policy and invariants and mutates; then it appends the audit
 // events. A handler panic is a bug: it is turned into an internal error so
 // every replica refuses the entry alike.
-func (f *FSM) run(tx *state.Tx, index uint64, cmd model.Command) (value json.RawMessage, err error) {
+func (f *FSM) run(tx *state.Tx, index uint64, cmd model.Command, target *model.Object) (value json.RawMessage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.log.Error("command handler panicked", "index", index, "command", cmd.Type.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -129,6 +130,7 @@ func (f *FSM) run(tx *state.Tx, index uint64, cmd model.Command) (value json.Raw
 	}
 	c := &applyCtx{tx: tx, cmd: cmd, index: index, who: who}
 	v, err := h(c)
+	*target = c.target
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +162,9 @@ func (f *FSM) finish(tx *state.Tx, index uint64, reqKey string, res Result) erro
 	return tx.SetAppliedIndex(index)
 }
 
-// refuse records a refused entry: one audit event, the result, the index.
-func (f *FSM) refuse(index uint64, cmd model.Command, me *model.Error) Result {
+// refuse records a refused entry: one audit event naming what was
+// attempted (when the handler got that far), the result, the index.
+func (f *FSM) refuse(index uint64, cmd model.Command, target model.Object, me *model.Error) Result {
 	outcome := model.OutcomeFailure
 	if me.Code == model.CodeForbidden || me.Code == model.CodeUnauthenticated {
 		outcome = model.OutcomeDenied
@@ -179,8 +182,12 @@ func (f *FSM) refuse(index uint64, cmd model.Command, me *model.Error) Result {
 			res = Result{Index: index}
 			return nil
 		}
+		obj := ""
+		if target.Kind != "" {
+			obj = target.String()
+		}
 		if _, err := tx.AppendAudit(model.AuditEvent{Index: index, Time: cmd.Time, Actor: cmd.Actor, Action: action,
-			Outcome: outcome, RequestID: cmd.RequestID, Details: details}); err != nil {
+			Object: obj, ProjectID: target.ProjectID, Outcome: outcome, RequestID: cmd.RequestID, Details: details}); err != nil {
 			return err
 		}
 		return f.finish(tx, index, reqKey, res)

@@ -380,3 +380,14 @@ func dump(t *testing.T, image []byte) []string {
 	})
 	return out
 }
+
+func TestRefusalNamesTheObject(t *testing.T) {
+	h := newHarness(t)
+	h.world()
+	h.ok(model.CmdCreateWorkstation, user("bob"), ws("w1", "p1", "bob-1"))
+	h.fail(model.CodeForbidden, model.CmdSetWorkstationRun, user("cat"), model.SetWorkstationRun{ID: "w1", Desired: model.DesiredStopped})
+	e := h.lastAudit()
+	if e.Object != "workstation/w1" || e.ProjectID != "p1" || e.Outcome != model.OutcomeDenied || e.Actor.UserID != "cat" {
+		t.Errorf("denied event %+v", e)
+	}
+}

@@ -13,6 +13,7 @@ type applyCtx struct {
 	index  uint64
 	who    model.Principal
 	events []model.AuditEvent
+	target model.Object // the last object checked
 }
 
 // handler applies one command type. It returns the command's result value
@@ -66,8 +67,12 @@ var handlers = map[model.CommandType]handler{
 	model.CmdTransitionAirlock: transitionAirlock,
 }
 
-// can checks the policy for the command's principal.
-func (c *applyCtx) can(a model.Action, o model.Object) error { return model.Can(c.who, a, o) }
+// can checks the policy for the command's principal. The object is kept so
+// that a refusal's audit event names what was attempted.
+func (c *applyCtx) can(a model.Action, o model.Object) error {
+	c.target = o
+	return model.Can(c.who, a, o)
+}
 
 // audit records a successful change under the command's name.
 func (c *applyCtx) audit(o model.Object, details map[string]string) {
