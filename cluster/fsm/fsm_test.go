@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,7 +299,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-type nopCloser struct{ *strings.Reader }
+type nopCloser struct{ io.Reader }
 
 func (nopCloser) Close() error { return nil }
 
