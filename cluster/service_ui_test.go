@@ -213,3 +213,33 @@ func TestServiceRefusesNodeActors(t *testing.T) {
 		t.Errorf("CreateUser as a foreign node: %v", err)
 	}
 }
+
+func TestServiceSystemAccess(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	ann := e.user(t, "ann")
+	p := e.project(t, "study", ann)
+	r, err := e.svc.CreateAirlock(ctx, ann, model.CreateAirlock{ProjectID: p.ID, Direction: model.AirlockExport, Title: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.svc.AirlockRequest(ctx, r.ID); err != nil || got.ID != r.ID {
+		t.Errorf("AirlockRequest = %v", err)
+	}
+	if rs, err := e.svc.ProjectAirlockRequests(ctx, p.ID); err != nil || len(rs) != 1 {
+		t.Errorf("ProjectAirlockRequests = %d, %v", len(rs), err)
+	}
+	if ws, err := e.svc.ProjectWorkstations(ctx, p.ID); err != nil || len(ws) != 0 {
+		t.Errorf("ProjectWorkstations = %d, %v", len(ws), err)
+	}
+	if err := e.svc.RecordRepair(ctx, "bridge/sdabc", map[string]string{"chain": "SDED-FWD-abc"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := e.svc.ListAudit(ctx, e.admin, AuditFilter{Action: "network.drift_repaired"})
+	if len(evs) != 1 || evs[0].Actor != e.svc.SystemActor() || evs[0].Details["chain"] != "SDED-FWD-abc" {
+		t.Errorf("repair audit %+v", evs)
+	}
+	if err := e.svc.RecordSystemAudit(ctx, model.RecordAudit{Action: "not.a.kind", Outcome: model.OutcomeSuccess}); model.CodeOf(err) != model.CodeInvalid {
+		t.Errorf("bad system audit: %v", err)
+	}
+}
