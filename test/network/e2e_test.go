@@ -230,6 +230,7 @@ func TestProjectIsolation(t *testing.T) {
 		set()
 		runProbes(t, "AFTER REPAIR", []*probe{tcp("internet", a1, hp(inetV4, "80"), "http", false)})
 	})
+	t.Run("real VM on project A", func(t *testing.T) { vmWorkstation(t, host, m, pool, cfg, inetV4) })
 	t.Run("host chains keep their policy", func(t *testing.T) {
 		out := host.MustRun(t, "iptables-save", "-t", "filter")
 		for _, want := range []string{":INPUT ACCEPT", ":FORWARD ACCEPT", ":OUTPUT ACCEPT", "-A INPUT -j SDED-INPUT", "-A FORWARD -j SDED-FORWARD"} {

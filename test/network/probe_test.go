@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,9 @@ func runProbes(t *testing.T, title string, ps []*probe) {
 	if bad > 0 {
 		t.Errorf("%s: %d probes did not behave as required", title, bad)
 	}
+}
+
+func runCmd(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }
