@@ -16,4 +16,5 @@ var (
 	_ gateway.Directory  = (*cluster.Service)(nil)
 	_ gateway.System     = (*cluster.Service)(nil)
 	_ reconcile.Reporter = (*cluster.Service)(nil)
+	_ reconcile.Desired  = (*cluster.Service)(nil)
 )

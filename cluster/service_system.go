@@ -35,3 +35,21 @@ func (s *Service) RecordSystemAudit(ctx context.Context, ev model.RecordAudit) e
 func (s *Service) RecordRepair(ctx context.Context, object string, details map[string]string) error {
 	return s.RecordSystemAudit(ctx, model.RecordAudit{Action: "network.drift_repaired", Object: object, Outcome: model.OutcomeSuccess, Details: details})
 }
+
+// Projects reads every project from the local replica (the reconciler's view).
+func (s *Service) Projects(ctx context.Context) ([]model.Project, error) { return s.st.Projects() }
+
+// Workstations reads every workstation from the local replica.
+func (s *Service) Workstations(ctx context.Context) ([]model.Workstation, error) {
+	return s.st.AllWorkstations()
+}
+
+// Image reads an image from the local replica.
+func (s *Service) Image(ctx context.Context, id string) (model.Image, error) { return s.st.Image(id) }
+
+// ProjectKey returns a project's wrapped data key; not_found once the
+// project is archived and the key destroyed.
+func (s *Service) ProjectKey(ctx context.Context, projectID string) ([]byte, error) {
+	k, err := s.st.ProjectKey(projectID)
+	return k.Wrapped, err
+}
