@@ -155,6 +155,7 @@ func (d *daemon) run(ctx context.Context) {
 	go d.rec.Run(ctx)
 	go d.watchDomains(ctx)
 	go d.leaderTasks(ctx)
+	go d.forwardAudit(ctx)
 }
 
 // watchDomains kicks the reconciler on every libvirt lifecycle event, so a

@@ -20,10 +20,9 @@ import (
 
 // The local API serves the command line (`sded user add`, ...) on a unix
 // socket in data_dir that only root can open. Root on a node is trusted as
-// the platform operator: a request acts as the admin account it names
-// ("as"), recorded in the audit log as that user on this node, or as the
-// node itself where the policy allows a system actor (creating the first
-// admin). Every call goes through cluster.Service, so policy, validation and
+// the platform operator: a request acts as the account it names ("as"),
+// recorded in the audit log as that user, or as the node itself where the
+// policy allows a system actor (creating the first admin). Every call goes through cluster.Service, so policy, validation and
 // audit are the same as for the web UI.
 
 // localRequest is the common part of every local API request.
@@ -82,14 +81,14 @@ func localHandler[Req any](d *daemon, fn func(ctx context.Context, actor model.A
 			writeLocalError(w, model.Errorf(model.CodeInvalid, "bad request body: %v", err))
 			return
 		}
-		actor := model.Actor{NodeID: d.node.ID()}
+		actor := d.svc.SystemActor()
 		if common.As != "" {
 			u, err := d.store.UserByUsername(common.As)
 			if err != nil {
 				writeLocalError(w, model.Errorf(model.CodeNotFound, "no user %q to act as", common.As))
 				return
 			}
-			actor.UserID = u.ID
+			actor = model.Actor{UserID: u.ID}
 		}
 		out, err := fn(r.Context(), actor, req)
 		if err != nil {
