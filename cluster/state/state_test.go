@@ -460,3 +460,38 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Error("restore left its temporary file")
 	}
 }
+
+func TestOpenReadOnly(t *testing.T) {
+	s := openTemp(t)
+	appendEvents(t, s, 3)
+	path := s.Path()
+	// A running node holds the file: refused with a clear message.
+	if _, err := OpenReadOnly(path); err == nil || !strings.Contains(err.Error(), "running sded holds it") {
+		t.Fatalf("OpenReadOnly on a held file = %v", err)
+	}
+	s.Close()
+	before, _ := os.ReadFile(path)
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ro.VerifyAudit(context.Background()); err != nil || n != 3 {
+		t.Errorf("VerifyAudit = %d, %v", n, err)
+	}
+	if err := ro.Update(func(tx *Tx) error { return tx.SetAppliedIndex(9) }); err == nil {
+		t.Error("a read-only store accepted a write")
+	}
+	ro.Close()
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Error("OpenReadOnly changed the file")
+	}
+	if _, err := OpenReadOnly(filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Error("missing file opened")
+	}
+	garbage := filepath.Join(t.TempDir(), "g.db")
+	os.WriteFile(garbage, bytes.Repeat([]byte("x"), 10000), 0o600)
+	if _, err := OpenReadOnly(garbage); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("garbage: %v", err)
+	}
+}

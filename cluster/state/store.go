@@ -88,6 +88,50 @@ func openChecked(path string, create bool) (db *bolt.DB, err error) {
 	return db, nil
 }
 
+// OpenReadOnly opens an existing state file (a stopped node's, or a copy)
+// for reading only, for offline tools such as `sded audit verify`: nothing is
+// created, migrated or written. It refuses the same untrusted files as Open,
+// and a schema this binary does not know. A running node holds its file
+// locked; OpenReadOnly then waits up to 1 s and fails.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("opening state %s: %w", path, err)
+	}
+	if err := checkBounds(path); err != nil {
+		return nil, fmt.Errorf("opening state %s: %w: %v", path, ErrUntrusted, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("opening state %s: a running sded holds it: stop it or use a backup", path)
+		}
+		return nil, fmt.Errorf("opening state %s: %w: %v", path, ErrUntrusted, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr
+		}
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return fmt.Errorf("file holds no sded state")
+		}
+		if v := readU64(meta.Get(kSchemaVersion)); v == 0 || v > SchemaVersion {
+			return fmt.Errorf("schema version %d is not one this sded reads (up to %d)", v, SchemaVersion)
+		}
+		for _, b := range v1Buckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %s is missing", b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("checking state %s: %w: %v", path, ErrUntrusted, err)
+	}
+	return &Store{path: path, db: db}, nil
+}
+
 // Close closes the file.
 func (s *Store) Close() error {
 	s.mu.Lock()
