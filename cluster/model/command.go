@@ -205,3 +205,6 @@ type Setting struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by,omitempty"`
 }
+
+// Validate checks the setting.
+func (s Setting) Validate() error { return PutSetting{Key: s.Key, Value: s.Value}.Validate() }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ func TestSubnetAndMAC(t *testing.T) {
 	if p.String() != "10.65.44.0/24" {
 		t.Errorf("SubnetFor(300) = %v", p)
 	}
-	if _, err := SubnetFor(MaxProjects + 1); err == nil {
+	if _, err := SubnetFor(MaxProjects() + 1); err == nil {
 		t.Error("pool overflow accepted")
 	}
 	if ip, _ := HostIP("10.64.1.0/24", 10); ip != "10.64.1.10" {
@@ -277,5 +278,26 @@ func TestRedacted(t *testing.T) {
 	u := User{PasswordHash: "$argon2id$x", TOTPSecret: "ABC", RecoveryCodeHashes: []string{"x"}}.Redacted()
 	if u.PasswordHash != "" || u.TOTPSecret != "" || u.RecoveryCodeHashes != nil {
 		t.Errorf("Redacted left secrets: %+v", u)
+	}
+}
+
+func TestSubnetPool(t *testing.T) {
+	defer SetSubnetPool(netip.MustParsePrefix("10.64.0.0/10"))
+	if err := SetSubnetPool(netip.MustParsePrefix("10.200.0.0/16")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := SubnetFor(1); got.String() != "10.200.1.0/24" {
+		t.Errorf("SubnetFor(1) = %s", got)
+	}
+	if got, _ := SubnetFor(255); got.String() != "10.200.255.0/24" {
+		t.Errorf("SubnetFor(255) = %s", got)
+	}
+	if _, err := SubnetFor(256); err == nil {
+		t.Error("SubnetFor(256) in a /16 pool succeeded")
+	}
+	for _, bad := range []string{"fd00::/8", "10.0.0.0/24", "10.0.0.0/7"} {
+		if err := SetSubnetPool(netip.MustParsePrefix(bad)); err == nil {
+			t.Errorf("SetSubnetPool(%s) accepted", bad)
+		}
 	}
 }

@@ -145,21 +145,35 @@ func (p Project) Validate() error {
 	return p.Network.Validate()
 }
 
-// ProjectSubnetBase is the pool project subnets are cut from: project number
-// n (1, 2, ...) gets the n-th /24 of 10.64.0.0/10. Its gateway is .1 and
-// workstations get .10–.254.
-var ProjectSubnetBase = netip.MustParseAddr("10.64.0.0")
+// subnetPool is the pool project subnets are cut from: project number n
+// (1, 2, ...) gets the n-th /24 of the pool. Its gateway is .1 and
+// workstations get .10–.254. The daemon sets it from the configuration
+// (network.pool) at start; every node of a cluster must use the same pool.
+var subnetPool = netip.MustParsePrefix("10.64.0.0/10")
 
-// MaxProjects is how many /24s the pool holds.
-const MaxProjects = 1<<14 - 1
+// SetSubnetPool sets the pool project subnets are allocated from: an IPv4
+// prefix from /8 to /23.
+func SetSubnetPool(p netip.Prefix) error {
+	if !p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 23 {
+		return fmt.Errorf("project address pool %s: want an IPv4 prefix from /8 to /23", p)
+	}
+	subnetPool = p.Masked()
+	return nil
+}
+
+// SubnetPool returns the pool project subnets are allocated from.
+func SubnetPool() netip.Prefix { return subnetPool }
+
+// MaxProjects is how many /24s the pool holds (the first is never used).
+func MaxProjects() uint32 { return 1<<(24-subnetPool.Bits()) - 1 }
 
 // SubnetFor returns the /24 of project number n.
 func SubnetFor(n uint32) (netip.Prefix, error) {
-	if n == 0 || n > MaxProjects {
-		return netip.Prefix{}, Errorf(CodeConflict, "project number %d is outside the address pool", n)
+	if n == 0 || n > MaxProjects() {
+		return netip.Prefix{}, Errorf(CodeConflict, "project number %d is outside the address pool %s (%d projects)", n, subnetPool, MaxProjects())
 	}
-	b := ProjectSubnetBase.As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | n<<8
+	b := subnetPool.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 + n<<8
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24), nil
 }
 
@@ -371,4 +385,9 @@ func (p PutProjectKey) Validate() error {
 // String describes a quota for messages.
 func (q Quota) String() string {
 	return fmt.Sprintf("%d vCPU, %d MiB, %d GiB, %d workstations", q.VCPU, q.MemoryMiB, q.DiskGiB, q.Workstations)
+}
+
+// Validate checks the key record.
+func (k ProjectKey) Validate() error {
+	return PutProjectKey{ProjectID: k.ProjectID, KEKID: k.KEKID, Wrapped: k.Wrapped}.Validate()
 }
