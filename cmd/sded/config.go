@@ -77,7 +77,6 @@ type Flavour struct {
 // NetworkConfig is the [network] section.
 type NetworkConfig struct {
 	Pool                netip.Prefix
-	SubnetPrefix        int
 	IsolateWorkstations bool
 	AirlockPort         int
 }
@@ -216,9 +215,8 @@ var keys = map[string]map[string]setter{
 		"pool": func(c *Config, _, v string) (string, bool) {
 			p, err := netip.ParsePrefix(v)
 			c.Network.Pool = p.Masked()
-			return "an IPv4 CIDR prefix from /8 to /28, e.g. 10.200.0.0/16", err == nil && p.Addr().Is4() && p.Bits() >= 8 && p.Bits() <= 28
+			return "an IPv4 CIDR prefix from /8 to /23, e.g. 10.64.0.0/10", err == nil && p.Addr().Is4() && p.Bits() >= 8 && p.Bits() <= 23
 		},
-		"subnet_prefix":        integer(func(c *Config) *int { return &c.Network.SubnetPrefix }, 16, 29),
 		"isolate_workstations": boolean(func(c *Config) *bool { return &c.Network.IsolateWorkstations }),
 		"airlock_port":         integer(func(c *Config) *int { return &c.Network.AirlockPort }, 1, 65535),
 	},
@@ -346,9 +344,6 @@ func finishConfig(c *Config, name string) error {
 	}
 	if c.UI.SessionIdleTimeout > c.UI.SessionAbsoluteTimeout {
 		return &ConfigError{File: name, Key: "ui.session_idle_timeout", Value: c.UI.SessionIdleTimeout.String(), Allowed: "must not exceed ui.session_absolute_timeout (" + c.UI.SessionAbsoluteTimeout.String() + ")"}
-	}
-	if c.Network.SubnetPrefix <= c.Network.Pool.Bits() {
-		return &ConfigError{File: name, Key: "network.subnet_prefix", Value: strconv.Itoa(c.Network.SubnetPrefix), Allowed: fmt.Sprintf("must be longer than the pool's prefix /%d", c.Network.Pool.Bits())}
 	}
 	if len(c.Flavours) == 0 {
 		return &ConfigError{File: name, Allowed: "at least one [flavour.NAME] section is needed"}

@@ -89,7 +89,7 @@ func TestBadConfig(t *testing.T) {
 		{"bool", "[ui]\nadmin_break_glass = maybe\n", []string{"ui.admin_break_glass", "true or false"}},
 		{"size", "[airlock]\nmax_file_size = lots\n", []string{"airlock.max_file_size", "a size"}},
 		{"pool v6", "[network]\npool = fd00::/8\n", []string{"network.pool", "IPv4 CIDR"}},
-		{"subnet inside pool", "[network]\npool = 10.0.0.0/24\nsubnet_prefix = 24\n", []string{"network.subnet_prefix", "longer than the pool"}},
+		{"pool too small", "[network]\npool = 10.0.0.0/24\n", []string{"network.pool", "/8 to /23"}},
 		{"relative path", "[node]\ndata_dir = var/lib\n", []string{"node.data_dir", "absolute path"}},
 		{"no equals", "[ui]\nlisten\n", []string{`expected "key = value"`}},
 		{"key before section", "listen = 1.2.3.4:5\n", []string{"[section]"}},

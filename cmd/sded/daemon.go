@@ -78,6 +78,9 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 	if err := os.Chmod(cfg.Node.DataDir, 0o711); err != nil {
 		return nil, fmt.Errorf("setting data directory mode: %w", err)
 	}
+	if err := model.SetSubnetPool(cfg.Network.Pool); err != nil {
+		return nil, fmt.Errorf("network.pool: %w", err)
+	}
 	kick := func(uint64) {
 		if d.rec != nil {
 			d.rec.Kick()
