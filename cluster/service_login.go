@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sded/sded/cluster/auth"
@@ -261,7 +262,7 @@ func (s *Service) LookupSession(ctx context.Context, token string) (SessionInfo,
 	}
 	hash := auth.HashToken(token)
 	sess, err := s.st.Session(hash)
-	if model.CodeOf(err) == model.CodeNotFound {
+	if model.CodeOf(err) == model.CodeNotFound && strings.HasPrefix(token, auth.SessionPrefix) && len(token) == len(auth.SessionPrefix)+43 {
 		// Perhaps created through another node a moment ago.
 		if err := s.fresh(ctx); err != nil {
 			return SessionInfo{}, err
