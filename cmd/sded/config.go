@@ -56,9 +56,6 @@ type UIConfig struct {
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
 	DesktopIdleTimeout     time.Duration
-	AdminBreakGlass        bool
-	LockoutThreshold       int
-	LockoutBase            time.Duration
 }
 
 // HypervisorConfig is the [hypervisor] section.
@@ -176,9 +173,6 @@ var keys = map[string]map[string]setter{
 		"session_idle_timeout":     duration(func(c *Config) *time.Duration { return &c.UI.SessionIdleTimeout }, time.Minute, 24*time.Hour),
 		"session_absolute_timeout": duration(func(c *Config) *time.Duration { return &c.UI.SessionAbsoluteTimeout }, time.Minute, 7*24*time.Hour),
 		"desktop_idle_timeout":     duration(func(c *Config) *time.Duration { return &c.UI.DesktopIdleTimeout }, time.Minute, 24*time.Hour),
-		"admin_break_glass":        boolean(func(c *Config) *bool { return &c.UI.AdminBreakGlass }),
-		"lockout_threshold":        integer(func(c *Config) *int { return &c.UI.LockoutThreshold }, 1, 100),
-		"lockout_base":             duration(func(c *Config) *time.Duration { return &c.UI.LockoutBase }, time.Second, 24*time.Hour),
 	},
 	"hypervisor": {
 		"uri": func(c *Config, _, v string) (string, bool) {

@@ -86,7 +86,7 @@ func TestBadConfig(t *testing.T) {
 		{"domain type", "[hypervisor]\ndomain_type = xen\n", []string{"hypervisor.domain_type", `"xen"`, "kvm, qemu"}},
 		{"duration", "[ui]\nsession_idle_timeout = forever\n", []string{"ui.session_idle_timeout", "a duration"}},
 		{"duration too short", "[ui]\nsession_idle_timeout = 1s\n", []string{"ui.session_idle_timeout", "from 1m0s"}},
-		{"bool", "[ui]\nadmin_break_glass = maybe\n", []string{"ui.admin_break_glass", "true or false"}},
+		{"bool", "[network]\nisolate_workstations = maybe\n", []string{"network.isolate_workstations", "true or false"}},
 		{"size", "[airlock]\nmax_file_size = lots\n", []string{"airlock.max_file_size", "a size"}},
 		{"pool v6", "[network]\npool = fd00::/8\n", []string{"network.pool", "IPv4 CIDR"}},
 		{"pool too small", "[network]\npool = 10.0.0.0/24\n", []string{"network.pool", "/8 to /23"}},
