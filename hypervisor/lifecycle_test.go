@@ -41,7 +41,7 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Info{Name: s.Name, UUID: s.UUID, State: StateRunning, Labels: s.Labels}
+	want := Info{Name: s.Name, UUID: s.UUID, State: StateRunning, Labels: map[string]string{"test": s.Labels["test"], "testrun": testRun}}
 	if diff := cmp.Diff(want, info); diff != "" {
 		t.Errorf("State (-want +got):\n%s", diff)
 	}
