@@ -74,7 +74,7 @@ func scriptsFor(cur map[family]table, c Config) map[family]string {
 	out := map[family]string{}
 	want := desired(c.normalized())
 	for _, f := range families {
-		out[f] = plan(cur[f], DefaultChainPrefix, want[f], f == famEB)
+		out[f] = plan(cur[f], DefaultChainPrefix, want[f], f)
 	}
 	return out
 }
@@ -136,7 +136,7 @@ func BenchmarkAddProject(b *testing.B) {
 				rawRestore(b, raw, scriptsFor(emptyTables(), base))
 				baseTables := map[family]table{}
 				for f, rs := range desired(base.normalized()) {
-					baseTables[f] = emptyTables()[f].withRuleset(DefaultChainPrefix, rs)
+					baseTables[f] = emptyTables()[f].withRuleset(f, DefaultChainPrefix, rs)
 				}
 				var sdedD, rawD []time.Duration
 				for i := range samples {
@@ -150,9 +150,9 @@ func BenchmarkAddProject(b *testing.B) {
 					scripts := scriptsFor(baseTables, next)
 					rawD = append(rawD, rawRestore(b, raw, scripts)-3*over)
 					rawRestore(b, raw, scriptsFor(map[family]table{
-						famEB: baseTables[famEB].withRuleset(DefaultChainPrefix, desired(next.normalized())[famEB]),
-						famV6: baseTables[famV6].withRuleset(DefaultChainPrefix, desired(next.normalized())[famV6]),
-						famV4: baseTables[famV4].withRuleset(DefaultChainPrefix, desired(next.normalized())[famV4]),
+						famEB: baseTables[famEB].withRuleset(famEB, DefaultChainPrefix, desired(next.normalized())[famEB]),
+						famV6: baseTables[famV6].withRuleset(famV6, DefaultChainPrefix, desired(next.normalized())[famV6]),
+						famV4: baseTables[famV4].withRuleset(famV4, DefaultChainPrefix, desired(next.normalized())[famV4]),
 					}, base))
 				}
 				p50, p99 := pct(sdedD, 0.5), pct(sdedD, 0.99)
@@ -167,9 +167,19 @@ func BenchmarkAddProject(b *testing.B) {
 					"*tables-restore delta", ms(r50), ms(r99),
 					"ratio", float64(p50)/float64(r50), float64(p99)/float64(r99),
 					p99 <= 100*time.Millisecond)
+				start := time.Now()
 				if d := nsCheck(b, ns, m, base); len(d) > 0 {
 					b.Fatalf("drift after benchmark: %v", d[:min(len(d), 5)])
 				}
+				check := time.Since(start)
+				start = time.Now()
+				for _, c := range []string{"iptables-save", "ip6tables-save", "ebtables-save"} {
+					ns.MustRun(b, c)
+				}
+				saves := time.Since(start) - 3*over
+				b.ReportMetric(ms(check), "check-ms")
+				fmt.Fprintf(os.Stdout, "  Check (drift scan) with %d projects: %.1f ms; the three *-save alone, one after another: %.1f ms (ratio %.2f)\n",
+					n, ms(check), ms(saves), float64(check)/float64(saves))
 			}
 		})
 	}

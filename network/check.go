@@ -141,7 +141,7 @@ func ruleDrift(f family, t table, prefix string, rs ruleset) []Drift {
 		switch {
 		case !ok:
 			add(DriftChainMissing, name, fmt.Sprintf("want %d rules", len(rs.chains[name])))
-		case !slices.Equal(have, rs.chains[name]):
+		case !sameRules(unordered(f, prefix, name), have, rs.chains[name]):
 			add(DriftChainChanged, name, fmt.Sprintf("have %d rules, want %d", len(have), len(rs.chains[name])))
 		}
 	}

@@ -52,16 +52,22 @@
 // dropped in INPUT and FORWARD.
 //
 // Layer 2 (ebtables, bridge filter): every frame entering from a port named
-// "sdv*", whether to the host (INPUT) or to another port (FORWARD), goes
-// through SDED-PORTS, which accepts it only with the port's leased MAC as
-// source and, for IPv4, the leased IP as source (or 0.0.0.0 to
-// 255.255.255.255 udp 68->67 for DHCP) and, for ARP, the leased MAC and IP as
-// sender; the chain ends in DROP: other source IPs, other MACs, ARP answers
-// for someone else's address, ARP probes, IPv6 and other ethertypes, and
-// "sdv*" ports without a lease. Accepted frames end ebtables filtering (ACCEPT: the
-// host's own ebtables filter rules, if any, do not see sded's ports); IP
-// filtering then applies as above. With IsolateWorkstations, an isolated
-// port's frames are dropped in FORWARD first (they still reach the host).
+// "sdv*", whether to the host (INPUT) or to another port (FORWARD), is
+// dispatched by port (SDED-PORTS-IN, SDED-PORTS-FWD) to its project's chain
+// SDED-B-<key>, which accepts it only with the port's leased MAC as source
+// and, for IPv4, the leased IP as source (or 0.0.0.0 to 255.255.255.255 udp
+// 68->67 for DHCP) and, for ARP, the leased MAC and IP as sender. Everything
+// else is dropped: other source IPs, other MACs, ARP answers for someone
+// else's address, ARP probes, IPv6 and other ethertypes, and "sdv*" ports
+// without a lease. Accepted frames end ebtables filtering (ACCEPT: the host's
+// own ebtables filter rules, if any, do not see sded's ports); IP filtering
+// then applies as above. With IsolateWorkstations, the FORWARD dispatch drops
+// the port's frames instead (they still reach the host).
+//
+// The dispatch chains (and SDED-INPUT/SDED-FORWARD of iptables and
+// ip6tables) are unordered: each rule matches its own interface. Set appends
+// new rules there rather than inserting at a position, which the nf_tables
+// tools do far faster on long chains.
 //
 // Why ebtables per port rather than libvirt's nwfilter clean-traffic: the
 // same rules protect VMs (taps) and namespaces (veths) alike and are checked

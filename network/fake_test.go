@@ -15,6 +15,7 @@ import (
 type fakeTable struct {
 	t    table
 	eb   bool
+	fam  family
 	fail func(script string) error // optional injected failure
 	n    int                       // restores applied
 }
@@ -45,7 +46,11 @@ func (f *fakeTable) dump() string {
 		fmt.Fprintf(&b, ":%s -\n", name)
 	}
 	for _, name := range append(slices.Clone(builtins), user...) {
-		for _, r := range f.t.chains[name] {
+		rules := f.t.chains[name]
+		if unordered(f.fam, DefaultChainPrefix, name) {
+			rules = slices.Sorted(slices.Values(rules)) // order is irrelevant there
+		}
+		for _, r := range rules {
 			fmt.Fprintf(&b, "-A %s %s\n", name, r)
 		}
 	}
@@ -279,6 +284,7 @@ func newFakeHost() *fakeHost {
 	tabs := map[family]ruleTable{}
 	for _, f := range families {
 		ft := newFakeTable(f == famEB)
+		ft.fam = f
 		// The host's own rules and chains, which sded must never change.
 		ft.t.chains["INPUT"] = []string{"-i lo -j ACCEPT"}
 		ft.t.chains["FORWARD"] = []string{"-j HOST-FWD"}

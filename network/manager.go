@@ -314,7 +314,7 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 	scripts := map[family]string{}
 	for _, f := range families {
 		old[f] = ownedRuleset(*m.applied[f], prefix)
-		if s := plan(*m.applied[f], prefix, want[f], f == famEB); s != "" {
+		if s := plan(*m.applied[f], prefix, want[f], f); s != "" {
 			scripts[f] = s
 		}
 	}
@@ -344,7 +344,7 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 			failed = append(failed, errs[f])
 			continue
 		}
-		next := m.applied[f].withRuleset(prefix, want[f])
+		next := m.applied[f].withRuleset(f, prefix, want[f])
 		m.applied[f] = &next
 	}
 	if len(failed) == 0 {
@@ -355,13 +355,13 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 		if _, ran := scripts[g]; !ran || errs[g] != nil {
 			continue
 		}
-		undo := plan(*m.applied[g], prefix, old[g], g == famEB)
+		undo := plan(*m.applied[g], prefix, old[g], g)
 		if uerr := m.tables[g].Restore(ctx, undo); uerr != nil {
 			m.applied[g] = nil
 			err = errors.Join(err, fmt.Errorf("undoing %s rules: %w", g, uerr))
 			continue
 		}
-		t := m.applied[g].withRuleset(prefix, old[g])
+		t := m.applied[g].withRuleset(g, prefix, old[g])
 		m.applied[g] = &t
 	}
 	return old, err

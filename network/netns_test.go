@@ -124,7 +124,7 @@ func TestNetnsDriftRepair(t *testing.T) {
 		{"rule added", [][]string{{"iptables", "-I", "SDED-F-" + alpha[2:], "1", "-j", "ACCEPT"}}, []DriftKind{DriftChainChanged}},
 		{"hook removed", [][]string{{"iptables", "-D", "FORWARD", "-j", "SDED-FORWARD"}}, []DriftKind{DriftHook}},
 		{"hook pushed down", [][]string{{"ip6tables", "-I", "INPUT", "1", "-i", "lo", "-j", "ACCEPT"}}, []DriftKind{DriftHook}},
-		{"ebtables chain flushed", [][]string{{"ebtables", "-F", "SDED-PORTS"}}, []DriftKind{DriftChainChanged}},
+		{"ebtables chain flushed", [][]string{{"ebtables", "-F", "SDED-B-" + alpha[2:]}}, []DriftKind{DriftChainChanged}},
 		{"foreign port attached", [][]string{{"ip", "link", "add", "sdvx1", "type", "veth", "peer", "name", "sdvx2"},
 			{"ip", "link", "set", "sdvx1", "master", alpha}}, []DriftKind{DriftPort}},
 	}

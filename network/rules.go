@@ -55,14 +55,17 @@ func desired(c Config) map[family]ruleset {
 		v6Rules(out[famV6], p, n)
 		ebRules(out[famEB], p, n)
 	}
-	// Layer 2: every frame from a port named like sded's (sdv...) goes through
-	// SDED-PORTS, which accepts only the leased (port, MAC, IP) triples and
-	// drops the rest; isolated projects' ports never reach another port.
+	// Layer 2: frames from ports named like sded's (sdv...) are dispatched
+	// by port to their project's chain, which accepts the leased (MAC, IP)
+	// pairs; whatever comes back, or comes from a port without a lease, is
+	// dropped.
 	eb := out[famEB]
-	ports := p + "-PORTS"
-	eb.chains[ports] = append(eb.chains[ports], "-j DROP")
-	eb.chains[cn.input] = append(eb.chains[cn.input], "-i "+portPrefix+"+ -j "+ports)
-	eb.chains[cn.forward] = append(eb.chains[cn.forward], "-i "+portPrefix+"+ -j "+ports)
+	for base, dispatch := range map[string]string{cn.input: p + "-PORTS-IN", cn.forward: p + "-PORTS-FWD"} {
+		eb.chains[base] = []string{"-i " + portPrefix + "+ -j " + dispatch, "-i " + portPrefix + "+ -j DROP"}
+		if _, ok := eb.chains[dispatch]; !ok {
+			eb.chains[dispatch] = []string{}
+		}
+	}
 	return out
 }
 
@@ -108,24 +111,32 @@ func v6Rules(rs ruleset, p string, n Network) {
 }
 
 // ebRules: a frame a workstation port sends (to the host or to another port)
-// is accepted only from the port's leased MAC and, for IPv4, the leased IP as
-// source (or 0.0.0.0 to 255.255.255.255 udp 68->67 for DHCP), for ARP, the
-// leased MAC and IP as sender. SDED-PORTS ends in DROP: other MACs and IPs,
-// ARP for someone else's address, IPv6 and other ethertypes, and ports
-// without a lease. With IsolateWorkstations, a port's frames are dropped in
-// FORWARD (they still reach the host).
+// is dispatched by its port to the project's chain, which accepts it only
+// from the port's leased MAC and, for IPv4, the leased IP as source (or
+// 0.0.0.0 to 255.255.255.255 udp 68->67 for DHCP), for ARP, the leased MAC
+// and IP as sender. Anything else returns and is dropped: other MACs and IPs,
+// ARP for someone else's address, ARP probes, IPv6 and other ethertypes.
+// With IsolateWorkstations, a port's frames are dropped in FORWARD (they
+// still reach the host).
 func ebRules(rs ruleset, p string, n Network) {
-	cn := names(p)
-	ports := p + "-PORTS"
+	if len(n.Hosts) == 0 {
+		return
+	}
+	ch := p + "-B-" + n.key()
+	var r []string
 	for _, h := range n.Hosts {
 		mac, ip := h.MAC.String(), h.IP.String()
+		rs.chains[p+"-PORTS-IN"] = append(rs.chains[p+"-PORTS-IN"], "-i "+h.Port+" -j "+ch)
+		fwd := ch
 		if n.IsolateWorkstations {
-			rs.chains[cn.forward] = append(rs.chains[cn.forward], "-i "+h.Port+" -j DROP")
+			fwd = "DROP"
 		}
-		rs.chains[ports] = append(rs.chains[ports],
+		rs.chains[p+"-PORTS-FWD"] = append(rs.chains[p+"-PORTS-FWD"], "-i "+h.Port+" -j "+fwd)
+		r = append(r,
 			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src "+ip+" -j ACCEPT",
 			"-p IPv4 -s "+mac+" -i "+h.Port+" --ip-src 0.0.0.0 --ip-dst 255.255.255.255 --ip-proto udp --ip-sport 68 --ip-dport 67 -j ACCEPT",
 			"-p ARP -s "+mac+" -i "+h.Port+" --arp-ip-src "+ip+" --arp-mac-src "+mac+" -j ACCEPT",
 		)
 	}
+	rs.chains[ch] = r
 }

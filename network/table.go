@@ -58,9 +58,79 @@ func (t table) clone() table {
 // owned reports whether chain belongs to sded (prefix "SDED-...").
 func owned(prefix, chain string) bool { return strings.HasPrefix(chain, prefix+"-") }
 
+// unordered reports whether the order of chain's rules is irrelevant (each
+// rule matches its own interface and decides, or jumps to a chain that
+// does): the dispatch chains. New rules are appended to them and removed
+// ones deleted, never inserted at a position, which is much cheaper for the
+// nf_tables tools on long chains.
+func unordered(f family, prefix, chain string) bool {
+	if f == famEB {
+		return chain == prefix+"-PORTS-IN" || chain == prefix+"-PORTS-FWD"
+	}
+	return chain == prefix+"-INPUT" || chain == prefix+"-FORWARD"
+}
+
+// sameRules compares two rule lists, as multisets for unordered chains.
+func sameRules(unord bool, a, b []string) bool {
+	if !unord {
+		return slices.Equal(a, b)
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// mergeUnordered is what an unordered chain holds after editUnordered:
+// the kept rules in their order, then the added ones.
+func mergeUnordered(have, want []string) []string {
+	left := map[string]int{}
+	for _, r := range want {
+		left[r]++
+	}
+	var out []string
+	for _, r := range have {
+		if left[r] > 0 {
+			left[r]--
+			out = append(out, r)
+		}
+	}
+	for _, r := range want {
+		if left[r] > 0 {
+			left[r]--
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// editUnordered deletes the rules of have that want lacks and appends the
+// ones it adds.
+func editUnordered(name string, have, want []string) []string {
+	left := map[string]int{}
+	for _, r := range want {
+		left[r]++
+	}
+	var cmds []string
+	for _, r := range have {
+		if left[r] > 0 {
+			left[r]--
+			continue
+		}
+		cmds = append(cmds, "-D "+name+" "+r)
+	}
+	for _, r := range want {
+		if left[r] > 0 {
+			left[r]--
+			cmds = append(cmds, "-A "+name+" "+r)
+		}
+	}
+	return cmds
+}
+
 // withRuleset returns t with sded's part replaced by rs: what t looks like
 // after a successful restore of plan(t, rs).
-func (t table) withRuleset(prefix string, rs ruleset) table {
+func (t table) withRuleset(f family, prefix string, rs ruleset) table {
 	out := t.clone()
 	for name := range out.chains {
 		if owned(prefix, name) {
@@ -70,6 +140,10 @@ func (t table) withRuleset(prefix string, rs ruleset) table {
 		}
 	}
 	for name, rules := range rs.chains {
+		if have, ok := t.chains[name]; ok && unordered(f, prefix, name) {
+			out.chains[name] = mergeUnordered(have, rules)
+			continue
+		}
 		out.chains[name] = slices.Clone(rules)
 	}
 	for _, b := range []string{"INPUT", "FORWARD"} {
@@ -92,7 +166,8 @@ func (t table) withRuleset(prefix string, rs ruleset) table {
 // cur into rs, touching only what differs, or "" when nothing does. Other
 // chains are never named except for the one jump sded keeps first in INPUT
 // and FORWARD. eb selects ebtables syntax for new chains.
-func plan(cur table, prefix string, rs ruleset, eb bool) string {
+func plan(cur table, prefix string, rs ruleset, f family) string {
+	eb := f == famEB
 	var decl, body, tail []string
 	chains := make([]string, 0, len(rs.chains))
 	for name := range rs.chains {
@@ -111,6 +186,10 @@ func plan(cur table, prefix string, rs ruleset, eb bool) string {
 			for _, r := range want {
 				body = append(body, "-A "+name+" "+r)
 			}
+			continue
+		}
+		if unordered(f, prefix, name) {
+			body = append(body, editUnordered(name, have, want)...)
 			continue
 		}
 		body = append(body, editChain(name, have, want)...)

@@ -269,7 +269,7 @@ func spoofing(t *testing.T, host *netnstest.NS, m *network.Manager, cfg network.
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the neighbour locktime
-	chain := "SDED-PORTS"
+	chain := "SDED-INPUT"
 	before := dropCount(t, host, chain)
 	a2.ns.MustRun(t, "ip", "addr", "add", a1.ip+"/32", "dev", "eth0") // arping binds to the source address
 	out, _ := a2.ns.Run("busybox", "arping", "-U", "-c", "2", "-w", "2", "-I", "eth0", "-s", a1.ip, a1.ip)
