@@ -19,7 +19,7 @@ func (s *Service) projectObject(id string) (model.Project, model.Object, error) 
 // stamped here; the slug must be unique (checked on the latest state here,
 // and again by the FSM).
 func (s *Service) CreateProject(ctx context.Context, actor model.Actor, p model.CreateProject) (model.Project, error) {
-	p.ID = newID()
+	p.ID, p.Pool = newID(), model.SubnetPool().String()
 	if err := p.Validate(); err != nil {
 		return model.Project{}, err
 	}

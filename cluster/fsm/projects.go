@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,11 +36,15 @@ func createProject(c *applyCtx) (any, error) {
 			return nil, conflict("owner %s is disabled", u.Username)
 		}
 	}
+	pool, err := c.subnetPool(p.Pool)
+	if err != nil {
+		return nil, err
+	}
 	pr := p.Project()
 	if pr.Number, err = c.tx.NextProjectNumber(); err != nil {
 		return nil, err
 	}
-	subnet, err := model.SubnetFor(pr.Number)
+	subnet, err := model.SubnetIn(pool, pr.Number)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +63,30 @@ func createProject(c *applyCtx) (any, error) {
 		c.auditAs(model.CmdAddMember.String(), model.OutcomeSuccess, model.Object{Kind: model.KindMember, ID: id, ProjectID: pr.ID}, map[string]string{"role": string(m.Role)})
 	}
 	return pr, nil
+}
+
+// subnetPool returns the cluster's project address pool: the one recorded in
+// the state, or (first project) the proposer's, recorded now, or the
+// default. A proposer configured with another pool is refused, so replicas
+// never allocate from node-local configuration.
+func (c *applyCtx) subnetPool(proposed string) (netip.Prefix, error) {
+	recorded := c.tx.SubnetPool()
+	if recorded == "" {
+		recorded = model.DefaultSubnetPool.String()
+		if proposed != "" {
+			recorded = proposed
+		}
+		if err := c.tx.SetSubnetPool(recorded); err != nil {
+			return netip.Prefix{}, err
+		}
+	} else if proposed != "" && proposed != recorded {
+		return netip.Prefix{}, conflict("this node's network.pool %s differs from the cluster's %s", proposed, recorded)
+	}
+	pool, err := netip.ParsePrefix(recorded)
+	if err != nil {
+		return netip.Prefix{}, model.Errorf(model.CodeInternal, "recorded address pool %q: %v", recorded, err)
+	}
+	return pool, nil
 }
 
 // usage sums what a project's workstations use.

@@ -184,3 +184,24 @@ func TestSettingsAndNodes(t *testing.T) {
 	}
 	h.fail(model.CodeInvalid, model.CmdRecordAudit, user("bob"), model.RecordAudit{Action: "project.archive", Outcome: model.OutcomeSuccess})
 }
+
+func TestSubnetPoolRecordedOnce(t *testing.T) {
+	h := newHarness(t)
+	h.ok(model.CmdCreateUser, sys, model.CreateUser{ID: "root", Username: "root", DisplayName: "Root", Admin: true})
+	p1 := project("p1", "one", "root")
+	p1.Pool = "192.168.0.0/16"
+	var got model.Project
+	h.ok(model.CmdCreateProject, user("root"), p1, &got)
+	if got.Subnet != "192.168.1.0/24" {
+		t.Errorf("first project subnet %s", got.Subnet)
+	}
+	// A node configured with another pool is refused; none given uses the recorded one.
+	p2 := project("p2", "two", "root")
+	p2.Pool = "10.64.0.0/10"
+	h.fail(model.CodeConflict, model.CmdCreateProject, user("root"), p2)
+	p2.Pool = ""
+	h.ok(model.CmdCreateProject, user("root"), p2, &got)
+	if got.Subnet != "192.168.2.0/24" {
+		t.Errorf("second project subnet %s: the refused entry must not use up a number", got.Subnet)
+	}
+}

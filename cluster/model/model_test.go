@@ -301,3 +301,28 @@ func TestSubnetPool(t *testing.T) {
 		}
 	}
 }
+
+func TestSubnetIn(t *testing.T) {
+	for _, c := range []struct {
+		pool string
+		n    uint32
+		want string
+	}{{"10.64.0.0/10", 1, "10.64.1.0/24"}, {"10.64.0.0/10", 300, "10.65.44.0/24"}, {"192.168.0.0/16", 7, "192.168.7.0/24"}, {"172.16.4.0/22", 3, "172.16.7.0/24"}} {
+		got, err := SubnetIn(netip.MustParsePrefix(c.pool), c.n)
+		if err != nil || got.String() != c.want {
+			t.Errorf("SubnetIn(%s, %d) = %s, %v; want %s", c.pool, c.n, got, err, c.want)
+		}
+	}
+	if _, err := SubnetIn(netip.MustParsePrefix("172.16.4.0/22"), 4); err == nil {
+		t.Error("overflow of a /22 pool accepted")
+	}
+	p := validProject()
+	p.Pool = "10.64.0.0/33"
+	if err := p.Validate(); err == nil {
+		t.Error("bad pool accepted")
+	}
+	p.Pool = "10.64.1.0/10"
+	if err := p.Validate(); err == nil {
+		t.Error("unmasked pool accepted")
+	}
+}

@@ -145,35 +145,57 @@ func (p Project) Validate() error {
 	return p.Network.Validate()
 }
 
-// subnetPool is the pool project subnets are cut from: project number n
-// (1, 2, ...) gets the n-th /24 of the pool. Its gateway is .1 and
-// workstations get .10–.254. The daemon sets it from the configuration
-// (network.pool) at start; every node of a cluster must use the same pool.
-var subnetPool = netip.MustParsePrefix("10.64.0.0/10")
+// DefaultSubnetPool is the project address pool when none is configured.
+var DefaultSubnetPool = netip.MustParsePrefix("10.64.0.0/10")
 
-// SetSubnetPool sets the pool project subnets are allocated from: an IPv4
-// prefix from /8 to /23.
-func SetSubnetPool(p netip.Prefix) error {
-	if !p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 23 {
+// subnetPool is this node's configured pool (network.pool), which the
+// daemon sets at start. It is only what this node proposes: the FSM
+// allocates from the pool recorded in the replicated state with the first
+// project, so a node configured differently cannot make replicas diverge
+// (its CreateProject is refused with a conflict instead).
+var subnetPool = DefaultSubnetPool
+
+// CheckSubnetPool accepts an IPv4 prefix from /8 to /23.
+func CheckSubnetPool(p netip.Prefix) error {
+	if !p.IsValid() || !p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 23 {
 		return fmt.Errorf("project address pool %s: want an IPv4 prefix from /8 to /23", p)
+	}
+	return nil
+}
+
+// SetSubnetPool sets this node's configured pool (see subnetPool).
+func SetSubnetPool(p netip.Prefix) error {
+	if err := CheckSubnetPool(p); err != nil {
+		return err
 	}
 	subnetPool = p.Masked()
 	return nil
 }
 
-// SubnetPool returns the pool project subnets are allocated from.
+// SubnetPool returns this node's configured pool.
 func SubnetPool() netip.Prefix { return subnetPool }
 
-// MaxProjects is how many /24s the pool holds (the first is never used).
-func MaxProjects() uint32 { return 1<<(24-subnetPool.Bits()) - 1 }
+// MaxProjects is how many /24s this node's pool holds (the first is never used).
+func MaxProjects() uint32 { return MaxProjectsIn(subnetPool) }
 
-// SubnetFor returns the /24 of project number n.
-func SubnetFor(n uint32) (netip.Prefix, error) {
-	if n == 0 || n > MaxProjects() {
-		return netip.Prefix{}, Errorf(CodeConflict, "project number %d is outside the address pool %s (%d projects)", n, subnetPool, MaxProjects())
+// MaxProjectsIn is how many /24s pool holds (the first is never used).
+func MaxProjectsIn(pool netip.Prefix) uint32 { return 1<<(24-pool.Bits()) - 1 }
+
+// SubnetFor returns the /24 of project number n in this node's pool.
+func SubnetFor(n uint32) (netip.Prefix, error) { return SubnetIn(subnetPool, n) }
+
+// SubnetIn returns the /24 of project number n in pool: the n-th /24, with
+// gateway .1 and workstations .10–.254.
+func SubnetIn(pool netip.Prefix, n uint32) (netip.Prefix, error) {
+	if err := CheckSubnetPool(pool); err != nil {
+		return netip.Prefix{}, Errorf(CodeInternal, "%v", err)
 	}
-	b := subnetPool.Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 + n<<8
+	pool = pool.Masked()
+	if n == 0 || n > MaxProjectsIn(pool) {
+		return netip.Prefix{}, Errorf(CodeConflict, "project number %d is outside the address pool %s (%d projects)", n, pool, MaxProjectsIn(pool))
+	}
+	b := pool.Addr().As4()
+	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8) + n<<8
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24), nil
 }
 
@@ -191,6 +213,9 @@ type CreateProject struct {
 	Quota       Quota           `json:"quota"`
 	Network     NetworkSettings `json:"network"`
 	Owners      []string        `json:"owners,omitempty"`
+	// Pool is the proposing node's network.pool. The first project records
+	// it in the state; later ones must match it.
+	Pool string `json:"pool,omitempty"`
 }
 
 // Project returns the project the command creates, before allocation.
@@ -203,6 +228,12 @@ func (p CreateProject) Project() Project {
 func (p CreateProject) Validate() error {
 	if err := p.Project().Validate(); err != nil {
 		return err
+	}
+	if p.Pool != "" {
+		pool, err := netip.ParsePrefix(p.Pool)
+		if err != nil || CheckSubnetPool(pool) != nil || pool.Masked() != pool {
+			return FieldError("pool", "%q is not an IPv4 prefix from /8 to /23", p.Pool)
+		}
 	}
 	if len(p.Owners) > 16 {
 		return FieldError("owners", "lists more than 16 users")

@@ -12,6 +12,7 @@
 //	    workstation_number    uint32 counter: decides a workstation's MAC
 //	    request_count         uint64: entries in requests/
 //	    audit_head            last audit seq (8 bytes) + its hash: detects a cut-off tail
+//	    subnet_pool           the project address pool, recorded with the first project
 //	settings/                 key → model.Setting
 //	users/                    id → model.User
 //	users_by_name/            username → id

@@ -41,6 +41,7 @@ var (
 	kWorkstationNumber = []byte("workstation_number")
 	kRequestCount      = []byte("request_count")
 	kAuditHead         = []byte("audit_head")
+	kSubnetPool        = []byte("subnet_pool")
 )
 
 // v1Buckets is the schema as version 1 created it.

@@ -97,6 +97,13 @@ func (t *Tx) next(k []byte) (uint32, error) {
 	return uint32(n), t.bucket(bMeta).Put(k, u64(n))
 }
 
+// SubnetPool returns the project address pool the cluster allocates from,
+// "" before the first project recorded one.
+func (t *Tx) SubnetPool() string { return string(t.bucket(bMeta).Get(kSubnetPool)) }
+
+// SetSubnetPool records the project address pool.
+func (t *Tx) SetSubnetPool(pool string) error { return t.bucket(bMeta).Put(kSubnetPool, []byte(pool)) }
+
 // NextProjectNumber allocates the next project number (1, 2, ...).
 func (t *Tx) NextProjectNumber() (uint32, error) { return t.next(kProjectNumber) }
 
