@@ -311,3 +311,38 @@ func waitNodes(t *testing.T, n *testNode, want ...string) {
 	}
 	t.Errorf("recorded nodes %q, want %q", got, want)
 }
+
+// The state file is derived data: a node whose state.db was removed rebuilds
+// it from the newest snapshot and the raft log on start.
+func TestLostStateFileRebuilt(t *testing.T) {
+	for _, snapshot := range []bool{false, true} {
+		t.Run(map[bool]string{false: "log only", true: "snapshot and log"}[snapshot], func(t *testing.T) {
+			tn := openNode(t, "s")
+			mustPut(t, tn.Node, "before", "1")
+			if snapshot {
+				if err := tn.raft.Snapshot().Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustPut(t, tn.Node, "after", "2")
+			tn.close()
+			if err := os.Remove(filepath.Join(tn.dir, "state.db")); err != nil {
+				t.Fatal(err)
+			}
+			tn.openStore(t)
+			n, err := Open(ctxT(t, 20*time.Second), tn.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.Node = n
+			if err := n.Barrier(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range map[string]string{"before": "1", "after": "2"} {
+				if got := setting(t, tn.store, k); got != want {
+					t.Errorf("%s = %q after rebuild, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
