@@ -206,6 +206,16 @@ func TestServiceUnderSystemd(t *testing.T) {
 		}
 	}
 
+	// The admin's command line reaches the daemon through its root-only
+	// local API socket in the state directory.
+	if notifies {
+		out, err := c.exec("sded", "node", "list")
+		t.Logf("sded node list:\n%s", out)
+		if err != nil {
+			t.Errorf("sded node list against the running service: %v\n%s", err, out)
+		}
+	}
+
 	// The sandbox, seen from sded's own process.
 	status := c.must("cat", "/proc/"+mainPID+"/status")
 	for _, want := range []string{
@@ -257,6 +267,17 @@ func TestServiceUnderSystemd(t *testing.T) {
 	if notifies && p["Result"] != "success" {
 		journal, _ := c.exec("journalctl", "--no-pager", "-u", "sded")
 		t.Errorf("sded did not exit cleanly on SIGTERM: %v\n%s", p, journal)
+	}
+	// Nothing sded did inside the sandbox was refused by it.
+	journal := c.must("journalctl", "--no-pager", "-o", "cat", "-u", "sded")
+	t.Logf("sded's journal:\n%s", journal)
+	for _, l := range strings.Split(journal, "\n") {
+		low := strings.ToLower(l)
+		for _, bad := range []string{"level=error", "read-only file system", "permission denied", "operation not permitted", "bad system call"} {
+			if strings.Contains(low, bad) {
+				t.Errorf("sded's journal shows the sandbox getting in the way (%q): %s", bad, l)
+			}
+		}
 	}
 	if g := c.show("sded-test-guest", "ActiveState")["ActiveState"]; g != "active" {
 		t.Errorf("stopping sded stopped the process in machine.slice (state %s)", g)
