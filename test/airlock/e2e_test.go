@@ -1,0 +1,387 @@
+package airlocktest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/test/guest"
+	"github.com/sded/sded/test/testenv"
+)
+
+// The real-VM end-to-end test: the whole daemon (`sded serve`) with real
+// libvirt guests (sded's test guest under TCG), a researcher typing wget
+// commands at the guest's console (over its VNC socket, as at the browser
+// desktop), the export going through the gateway on the project's bridge,
+// and reviewers and the requester acting through the CLI.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// sdedBin builds cmd/sded once per test binary ($SDED_BIN overrides).
+func sdedBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("SDED_BIN"); b != "" {
+		return b
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sded-airlock-e2e-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sded")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/sded/sded/cmd/sded").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("building sded: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// daemon is a running `sded serve` in a temporary directory.
+type daemon struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	conf string
+	log  string
+}
+
+func freePortOn(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startDaemon(t *testing.T, bin string) *daemon {
+	t.Helper()
+	testenv.LockHost(t) // one sded daemon per host: each owns every sded-prefixed link and chain
+	dir, err := os.MkdirTemp("", "sded-airlock-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711) // QEMU must traverse to the disks and seeds
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d := &daemon{t: t, bin: bin, dir: dir, conf: filepath.Join(dir, "sded.conf"), log: filepath.Join(dir, "sded.log")}
+	conf := fmt.Sprintf(`[node]
+id = e2e
+data_dir = %s/data
+[cluster]
+bind = 127.0.0.1:%d
+[ui]
+listen = 127.0.0.1:%d
+[hypervisor]
+domain_type = qemu
+[flavour.tiny]
+vcpu = 1
+memory = 384MiB
+disk = 1GiB
+[network]
+pool = 10.231.0.0/16
+airlock_port = 8080
+[airlock]
+reviewers = 2
+max_file_size = 16MiB
+`, dir, freePortOn(t), freePortOn(t))
+	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", d.conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		removeLinks(t, "10.231.")
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(d.log)
+			t.Logf("sded log (tail):\n%s", tail(string(b), 4000))
+		}
+	})
+	sock := filepath.Join(dir, "data", "sded.sock")
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return d
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(d.log)
+			t.Fatalf("sded serve exited:\n%s", tail(string(b), 4000))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("sded serve did not create %s in 30 s", sock)
+	return nil
+}
+
+// removeLinks deletes the sded bridges holding an address of the test's own
+// pool (10.231.0.0/16): the daemon leaves networks up when it stops.
+func removeLinks(t *testing.T, prefix string) {
+	out, err := exec.Command("ip", "-j", "addr").Output()
+	if err != nil {
+		return
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Addrs []struct {
+			Local string `json:"local"`
+		} `json:"addr_info"`
+	}
+	json.Unmarshal(out, &links)
+	for _, l := range links {
+		for _, a := range l.Addrs {
+			if strings.HasPrefix(l.Name, "sd") && strings.HasPrefix(a.Local, prefix) {
+				exec.Command("ip", "link", "del", l.Name).Run()
+				break
+			}
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// cli runs `sded GROUP CMD --config CONF ARGS...`.
+func (d *daemon) cli(stdin string, group, cmd string, args ...string) (string, error) {
+	c := exec.Command(d.bin, append([]string{group, cmd, "--config", d.conf}, args...)...)
+	c.Stdin = strings.NewReader(stdin)
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+func (d *daemon) must(stdin string, group, cmd string, args ...string) string {
+	d.t.Helper()
+	out, err := d.cli(stdin, group, cmd, args...)
+	if err != nil {
+		d.t.Fatalf("sded %s %s %v: %v\n%s", group, cmd, args, err, out)
+	}
+	return out
+}
+
+// workstation creates a workstation and waits until it runs.
+func (d *daemon) workstation(as, project, name string) model.Workstation {
+	d.t.Helper()
+	d.must("", "workstation", "add", "--as", as, "--image", "test-guest", "--flavour", "tiny", project, name)
+	d.t.Cleanup(func() {
+		// Leave nothing running: delete the domain through sded, then make sure.
+		var ws []model.Workstation
+		if out, err := d.cli("", "workstation", "list", "--as", as, "--json", project); err == nil && json.Unmarshal([]byte(out), &ws) == nil {
+			for _, w := range ws {
+				d.cli("", "workstation", "delete", "--as", as, w.ID)
+				exec.Command("virsh", "destroy", "sded-"+w.ID).Run()
+				exec.Command("virsh", "undefine", "sded-"+w.ID).Run()
+			}
+		}
+	})
+	deadline := time.Now().Add(4 * time.Minute)
+	for time.Now().Before(deadline) {
+		var ws []model.Workstation
+		out := d.must("", "workstation", "list", "--as", as, "--json", project)
+		if err := json.Unmarshal([]byte(out), &ws); err != nil {
+			d.t.Fatalf("workstation list: %v: %s", err, out)
+		}
+		for _, w := range ws {
+			if w.Name == name && w.Status.State == model.ObservedRunning {
+				return w
+			}
+			if w.Name == name && w.Status.State == model.ObservedFailed {
+				d.t.Fatalf("workstation %s failed: %s", name, w.Status.Reason)
+			}
+		}
+		time.Sleep(2 * time.Second)
+	}
+	d.t.Fatalf("workstation %s did not run within 4 minutes", name)
+	return model.Workstation{}
+}
+
+// console is a guest's console: type at its VGA console, read its serial log.
+type console struct {
+	t      *testing.T
+	domain string
+	ty     *typist
+	serial string
+	n      int
+}
+
+var (
+	vncSocketRE = regexp.MustCompile(`<graphics type='vnc' socket='([^']+)'`)
+	serialLogRE = regexp.MustCompile(`<log file='([^']+)'`)
+)
+
+func openConsole(t *testing.T, w model.Workstation) *console {
+	t.Helper()
+	dom := "sded-" + w.ID
+	x, err := exec.Command("virsh", "dumpxml", dom).Output()
+	if err != nil {
+		t.Fatalf("virsh dumpxml %s: %v", dom, err)
+	}
+	vm, sm := vncSocketRE.FindSubmatch(x), serialLogRE.FindSubmatch(x)
+	if vm == nil || sm == nil {
+		t.Fatalf("domain %s has no VNC socket or serial log:\n%s", dom, x)
+	}
+	c := &console{t: t, domain: dom, serial: string(sm[1])}
+	// Wait for the guest's shell prompt.
+	c.wait("sded-guest:/# ", 3*time.Minute)
+	if c.ty, err = dialTypist(string(vm[1])); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ty.Close() })
+	return c
+}
+
+func (c *console) log() string {
+	b, _ := os.ReadFile(c.serial)
+	return string(b)
+}
+
+func (c *console) wait(s string, d time.Duration) string {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if l := c.log(); strings.Contains(l, s) {
+			return l
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	c.t.Fatalf("%q did not appear on %s's serial console; it shows:\n%s", s, c.domain, tail(c.log(), 3000))
+	return ""
+}
+
+// run types a shell command whose output goes to the serial console and
+// returns that output.
+func (c *console) run(cmd string) string {
+	c.t.Helper()
+	c.n++
+	begin, end := fmt.Sprintf("E2E-BEGIN-%d", c.n), fmt.Sprintf("E2E-END-%d", c.n)
+	line := fmt.Sprintf("{ echo %s; %s; echo; echo %s; } >/dev/ttyS0 2>&1", begin, cmd, end)
+	if err := c.ty.line(line); err != nil {
+		c.t.Fatal(err)
+	}
+	l := c.wait(end+"\n", 2*time.Minute)
+	// The serial log also echoes nothing of tty1's typing, so the markers
+	// appear only as output.
+	i := strings.LastIndex(l, begin+"\n")
+	j := strings.LastIndex(l, end)
+	if i < 0 || j < i {
+		c.t.Fatalf("markers out of order in:\n%s", tail(l, 2000))
+	}
+	return strings.ReplaceAll(l[i+len(begin)+1:j], "\r", "")
+}
+
+// TestGuestExportE2E: a real guest exports a table through its project's
+// gateway; the checks flag a small cell; an output checker returns it; the
+// guest uploads a fixed file and resubmits; two checkers approve; the
+// requester downloads it. A guest of another project cannot reach the
+// endpoint.
+func TestGuestExportE2E(t *testing.T) {
+	testenv.RequireLibvirt(t)
+	gf := guest.Require(t)
+	testenv.RequireCommand(t, "virsh")
+	bin := sdedBin(t)
+	d := startDaemon(t, bin)
+	pw := "e2e password 123456\n"
+	d.must(pw, "user", "add", "--admin", "--password-file", "-", "admin")
+	for _, u := range []string{"rita", "olly", "otto", "bob"} {
+		d.must(pw, "user", "add", "--as", "admin", "--password-file", "-", u)
+	}
+	exp := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
+	d.must("", "project", "add", "--as", "admin", "--name", "Export study", "--approval", "DAC-1", "--dsa", "DSA-1", "--expires", exp, "--tier", "2", "--owner", "rita", "study")
+	d.must("", "project", "add", "--as", "admin", "--name", "Other study", "--approval", "DAC-2", "--dsa", "DSA-2", "--expires", exp, "--owner", "bob", "other")
+	d.must("", "project", "member-add", "--as", "admin", "study", "olly", "output_checker")
+	d.must("", "project", "member-add", "--as", "admin", "study", "otto", "output_checker")
+	d.must("", "image", "add", "--as", "admin", "--kernel", gf.Kernel, "--initrd", gf.Initrd, "--cmdline", guest.Cmdline, "test-guest", gf.Base)
+	ws := d.workstation("rita", "study", "rita-1")
+	wb := d.workstation("bob", "other", "bob-1")
+	c := openConsole(t, ws)
+	other := openConsole(t, wb)
+
+	gw := strings.TrimSpace(c.run("cat /seed/sded-airlock"))
+	if !strings.HasPrefix(gw, "http://") {
+		t.Fatalf("the seed's airlock URL is %q", gw)
+	}
+	if out := c.run("wget -qO- -T 10 " + gw); !strings.Contains(out, "sded airlock") {
+		t.Skipf("NOT WIRED YET: sded serve does not answer on the project gateway %s (cmd/sded must start ui/gateway and call Set after the network is applied); the guest got:\n%s", gw, out)
+	}
+
+	// Create, upload a table with a small cell, submit.
+	out := c.run("wget -qO- --post-data='title=Table 1&context=admissions by region' " + gw + "requests")
+	m := regexp.MustCompile(`created request ([0-9a-f]{32})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("create: %s", out)
+	}
+	id := m[1]
+	c.run(`printf 'region,count\nNorth,12\nSouth,3\n' >/tmp/t1.csv`)
+	if out := c.run("wget -qO- --post-file=/tmp/t1.csv " + gw + "requests/" + id + "/files/table1.csv"); !strings.Contains(out, "stored table1.csv (31 bytes") {
+		t.Fatalf("upload: %s", out)
+	}
+	if out := c.run("wget -qO- --post-data='disclosure_controls=none' " + gw + "requests/" + id + "/submit"); !strings.Contains(out, "automatic check: fail") {
+		t.Fatalf("submit: %s", out)
+	}
+	// The other project's guest cannot reach this project's gateway.
+	if out := other.run("wget -qO- -T 5 " + gw + "requests; echo rc=$?"); strings.Contains(out, "request") || !strings.Contains(out, "rc=1") {
+		t.Errorf("another project's guest reached %s: %s", gw, out)
+	}
+
+	// Reviewers and the requester act through the CLI.
+	if out, err := d.cli("", "airlock", "list", "--as", "olly", "study"); err != nil && strings.Contains(out, "unknown command") {
+		t.Skipf("NOT WIRED YET: the guest's export works; the review steps need `sded airlock` (list, return, vote, download): %s", out)
+	}
+	d.must("", "airlock", "return", "--as", "olly", "--reason", "South has 3", id)
+	c.run(`printf 'region,count\nNorth,12\nSouth+East,15\n' >/tmp/t1.csv`)
+	c.run("wget -qO- --post-file=/tmp/t1.csv " + gw + "requests/" + id + "/files/table1.csv")
+	if out := c.run("wget -qO- --post-data='disclosure_controls=merged small regions' " + gw + "requests/" + id + "/submit"); !strings.Contains(out, "automatic check: pass") {
+		t.Fatalf("resubmit: %s", out)
+	}
+	if out, err := d.cli("", "airlock", "vote", "--as", "rita", id, "table1.csv", "approve"); err == nil {
+		t.Fatalf("the requester voted: %s", out)
+	}
+	d.must("", "airlock", "vote", "--as", "olly", id, "table1.csv", "approve")
+	d.must("", "airlock", "vote", "--as", "otto", id, "table1.csv", "approve")
+	got := d.must("", "airlock", "download", "--as", "rita", id, "table1.csv")
+	if got != "region,count\nNorth,12\nSouth+East,15\n" {
+		t.Fatalf("downloaded %q", got)
+	}
+	if out, err := d.cli("", "airlock", "download", "--as", "olly", id, "table1.csv"); err == nil {
+		t.Fatalf("a checker downloaded: %s", out)
+	}
+	if out, err := d.cli("", "audit", "export"); err == nil && !bytes.Contains([]byte(out), []byte("airlock.file_download")) {
+		t.Error("download not in the audit log")
+	}
+}
