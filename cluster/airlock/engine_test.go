@@ -396,3 +396,32 @@ func TestViewReadsTheRecord(t *testing.T) {
 		t.Errorf("%d views audited, want 2", views)
 	}
 }
+
+// A request left approved (a crash between the last vote and its release)
+// is released by ReleaseApproved; Release is idempotent.
+func TestReleaseApproved(t *testing.T) {
+	g := newRig(t, nil)
+	ctx := context.Background()
+	r := g.export(t, map[string]string{"a.txt": "x"})
+	g.e.Submit(ctx, ann, Submission{RequestID: r.ID, DisclosureControls: "x"})
+	g.st.update(r.ID, func(r *model.AirlockRequest) error {
+		if err := move(r, model.AirlockInReview, "olly"); err != nil {
+			return err
+		}
+		r.Votes = []model.AirlockVote{{Reviewer: "olly", File: "a.txt", Decision: model.VoteApprove}, {Reviewer: "otto", File: "a.txt", Decision: model.VoteApprove}}
+		return move(r, model.AirlockApproved, "otto")
+	})
+	if err := g.e.ReleaseApproved(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = g.st.AirlockRequest(ctx, r.ID)
+	if r.State != model.AirlockReleased {
+		t.Fatalf("state %s", r.State)
+	}
+	if r2, err := g.e.Release(ctx, r.ID); err != nil || r2.State != model.AirlockReleased || len(r2.History) != len(r.History) {
+		t.Errorf("second release: %s %v", r2.State, err)
+	}
+	r3 := g.export(t, map[string]string{"b.txt": "y"})
+	_, err := g.e.Release(ctx, r3.ID)
+	wantCode(t, err, model.CodeConflict)
+}

@@ -2,6 +2,7 @@ package airlock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -156,4 +157,23 @@ func releasedAt(r model.AirlockRequest) (t time.Time) {
 		t = r.UpdatedAt
 	}
 	return t
+}
+
+// ReleaseApproved releases every approved request of a project: the leader
+// calls it periodically so that a request left approved by a crash between
+// the last vote and its release is not stuck. Errors are collected.
+func (e *Engine) ReleaseApproved(ctx context.Context, projectID string) error {
+	all, err := e.cfg.System.ProjectAirlockRequests(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range all {
+		if r.State == model.AirlockApproved {
+			if _, err := e.Release(ctx, r.ID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

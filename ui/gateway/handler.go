@@ -236,7 +236,11 @@ func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, c call
 	var b strings.Builder
 	out := req
 	n := 0
-	for {
+	for parts := 0; ; parts++ {
+		if parts > 2*model.MaxAirlockFiles {
+			g.fail(w, c, model.Errorf(model.CodeTooLarge, "more than %d parts in one upload", 2*model.MaxAirlockFiles))
+			return
+		}
 		part, err := mr.NextRawPart()
 		if err == io.EOF {
 			break
