@@ -35,6 +35,9 @@ func (c *applyCtx) move(pr model.Project, r *model.AirlockRequest, to model.Airl
 	if !model.CanTransition(r.State, to) {
 		return conflict("airlock request cannot go from %s to %s", r.State, to)
 	}
+	if len(r.History) >= model.MaxAirlockTransitions {
+		return model.Errorf(model.CodeTooLarge, "airlock request has had %d state changes: open a new request", len(r.History))
+	}
 	r.History = append(r.History, model.AirlockTransition{From: r.State, To: to, By: c.cmd.Actor.String(), Reason: reason, At: c.cmd.Time})
 	details := map[string]string{"from": string(r.State), "to": string(to)}
 	if reason != "" {

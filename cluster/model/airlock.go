@@ -161,6 +161,7 @@ type AirlockRequest struct {
 const (
 	MaxAirlockFiles        = 100
 	MaxAirlockComments     = 500
+	MaxAirlockTransitions  = 200 // bounds review rounds (returned → submitted → ...)
 	MaxDisclosureRecordLen = 512 << 10
 	MaxFileNameLen         = 255
 )
