@@ -44,6 +44,9 @@ type mux struct {
 	// slow or silent clients cannot pile up goroutines.
 	pending chan struct{}
 
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // served RPC and join connections, closed on close
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -108,7 +111,10 @@ func (m *mux) route(c net.Conn) {
 	}
 	switch {
 	case b[0] == protoJoin:
-		m.handleJoin(tc)
+		if m.track(tc) {
+			defer m.untrack(tc)
+			m.handleJoin(tc)
+		}
 	case peer == "":
 		m.refuse(remote, "no client certificate from the cluster CA", false)
 		tc.Close()
@@ -119,7 +125,10 @@ func (m *mux) route(c net.Conn) {
 			tc.Close()
 		}
 	case b[0] == protoRPC:
-		m.handleRPC(tc, peer)
+		if m.track(tc) {
+			defer m.untrack(tc)
+			m.handleRPC(tc, peer)
+		}
 	default:
 		m.refuse(remote, fmt.Sprintf("unknown protocol byte %#x from %q", b[0], peer), false)
 		tc.Close()
@@ -133,9 +142,38 @@ func (m *mux) refuse(remote, reason string, join bool) {
 	}
 }
 
+// track registers a served connection; false (and the connection closed)
+// once the mux is closing.
+func (m *mux) track(c net.Conn) bool {
+	m.connMu.Lock()
+	defer m.connMu.Unlock()
+	select {
+	case <-m.closed:
+		c.Close()
+		return false
+	default:
+	}
+	if m.conns == nil {
+		m.conns = map[net.Conn]struct{}{}
+	}
+	m.conns[c] = struct{}{}
+	return true
+}
+
+func (m *mux) untrack(c net.Conn) {
+	m.connMu.Lock()
+	delete(m.conns, c)
+	m.connMu.Unlock()
+}
+
 func (m *mux) close() {
 	m.closeOnce.Do(func() {
+		m.connMu.Lock()
 		close(m.closed)
+		for c := range m.conns {
+			c.Close()
+		}
+		m.connMu.Unlock()
 		m.ln.Close()
 	})
 }
