@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -344,5 +345,36 @@ func TestLostStateFileRebuilt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Small refusals on a single node: removing the last voter, proposing with a
+// context that has ended, an unknown member, a bad join token lifetime.
+func TestSingleNodeRefusals(t *testing.T) {
+	tn := openNode(t, "one")
+	if err := tn.RemoveNode(ctxT(t, 5*time.Second), "one"); !errors.Is(err, model.ErrConflict) {
+		t.Errorf("removing the last voter: %v, want conflict", err)
+	}
+	if err := tn.RemoveNode(ctxT(t, 5*time.Second), "ghost"); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("removing an unknown node: %v, want not_found", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tn.Propose(ctx, putSetting("k", "v", adminActor)); !errors.Is(err, model.ErrUnavailable) {
+		t.Errorf("propose with an ended context: %v, want unavailable", err)
+	}
+	if err := tn.Barrier(ctx); !errors.Is(err, model.ErrUnavailable) {
+		t.Errorf("barrier with an ended context: %v, want unavailable", err)
+	}
+	for _, ttl := range []time.Duration{0, -time.Second, 8 * 24 * time.Hour} {
+		if _, err := tn.CreateJoinToken(ctxT(t, time.Second), ttl); !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("token lifetime %s: %v, want invalid", ttl, err)
+		}
+	}
+	// A command without a request ID still gets one, so retries stay safe.
+	cmd := putSetting("norid", "1", adminActor)
+	cmd.RequestID = ""
+	if res, err := tn.Propose(ctxT(t, 5*time.Second), cmd); err != nil || res.Err != nil {
+		t.Errorf("propose without a request ID: %v %v", err, res.Err)
 	}
 }
