@@ -82,11 +82,6 @@ func (e *Engine) projectLock(project string) *sync.Mutex {
 	return m
 }
 
-// object is the policy object of a request.
-func object(r model.AirlockRequest, pr model.ProjectState) model.Object {
-	return model.Object{Kind: model.KindAirlock, ID: r.ID, ProjectID: r.ProjectID, ProjectState: pr, OwnerID: r.CreatedBy}
-}
-
 func reviewAction(d model.AirlockDirection) model.Action {
 	if d == model.AirlockImport {
 		return model.ActAirlockReviewImport
