@@ -127,7 +127,7 @@ func (g *Gateway) Set(ctx context.Context, want map[string]netip.AddrPort) error
 		g.listeners[id] = l
 		go func() {
 			defer close(l.done)
-			if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := l.srv.Serve(newLimitListener(ln, maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				g.log.Error("airlock gateway stopped", slog.String("project", id), slog.Any("err", err))
 			}
 		}()
