@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -167,13 +168,13 @@ func (m *Manager) set(ctx context.Context, c Config) error {
 		}
 		kept = append(kept, l)
 	}
-	old, err := m.applyRules(ctx, c.prefix(), desired(c))
-	if err != nil {
+	before := maps.Clone(m.applied)
+	if _, err := m.applyRules(ctx, c.prefix(), desired(c)); err != nil {
 		return err
 	}
 	after, err := m.applyLinks(ctx, c, kept)
 	if err != nil {
-		if _, uerr := m.applyRules(ctx, c.prefix(), old); uerr != nil {
+		if _, uerr := m.applyRules(ctx, c.prefix(), rulesetsOf(before, c.prefix())); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("undoing rules: %w", uerr))
 		}
 		return err
@@ -309,14 +310,22 @@ func (m *Manager) observe(ctx context.Context, f family) (table, error) {
 // applyRules brings every family to want, one atomic restore per family.
 // When one fails, the families already changed are put back. It returns the
 // rulesets that were in place before, for undo.
-func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family]ruleset) (map[family]ruleset, error) {
-	old := map[family]ruleset{}
+func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family]ruleset) (prev map[family]ruleset, err error) {
+	before := map[family]*table{}
 	scripts := map[family]string{}
 	for _, f := range families {
-		old[f] = ownedRuleset(*m.applied[f], prefix)
+		before[f] = m.applied[f]
 		if s := plan(*m.applied[f], prefix, want[f], f); s != "" {
 			scripts[f] = s
 		}
+	}
+	// What was there before, for undo; computed only when needed.
+	old := func() map[family]ruleset {
+		out := map[family]ruleset{}
+		for _, f := range families {
+			out[f] = ownedRuleset(*before[f], prefix)
+		}
+		return out
 	}
 	// The families are independent tables: apply them concurrently, each
 	// in one transaction.
@@ -348,23 +357,33 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 		m.applied[f] = &next
 	}
 	if len(failed) == 0 {
-		return old, nil
+		return nil, nil
 	}
-	err := errors.Join(failed...)
+	err = errors.Join(failed...)
+	prev = old()
 	for _, g := range families {
 		if _, ran := scripts[g]; !ran || errs[g] != nil {
 			continue
 		}
-		undo := plan(*m.applied[g], prefix, old[g], g)
+		undo := plan(*m.applied[g], prefix, prev[g], g)
 		if uerr := m.tables[g].Restore(ctx, undo); uerr != nil {
 			m.applied[g] = nil
 			err = errors.Join(err, fmt.Errorf("undoing %s rules: %w", g, uerr))
 			continue
 		}
-		t := m.applied[g].withRuleset(g, prefix, old[g])
+		t := m.applied[g].withRuleset(g, prefix, prev[g])
 		m.applied[g] = &t
 	}
-	return old, err
+	return prev, err
+}
+
+// rulesetsOf extracts sded's part of tables, for undo.
+func rulesetsOf(tables map[family]*table, prefix string) map[family]ruleset {
+	out := map[family]ruleset{}
+	for f, t := range tables {
+		out[f] = ownedRuleset(*t, prefix)
+	}
+	return out
 }
 
 // ownedRuleset extracts sded's part of t.

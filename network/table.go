@@ -3,6 +3,7 @@ package network
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,8 +131,9 @@ func editUnordered(name string, have, want []string) []string {
 
 // withRuleset returns t with sded's part replaced by rs: what t looks like
 // after a successful restore of plan(t, rs).
+// The result shares rule slices with t and rs; neither is modified later.
 func (t table) withRuleset(f family, prefix string, rs ruleset) table {
-	out := t.clone()
+	out := table{chains: maps.Clone(t.chains)}
 	for name := range out.chains {
 		if owned(prefix, name) {
 			if _, keep := rs.chains[name]; !keep {
@@ -144,7 +146,7 @@ func (t table) withRuleset(f family, prefix string, rs ruleset) table {
 			out.chains[name] = mergeUnordered(have, rules)
 			continue
 		}
-		out.chains[name] = slices.Clone(rules)
+		out.chains[name] = rules
 	}
 	for _, b := range []string{"INPUT", "FORWARD"} {
 		jump := "-j " + names(prefix).input
