@@ -40,7 +40,8 @@ func BenchmarkEnsureVsVirshCreate(b *testing.B) {
 			}
 
 			r := guestSpec(b, d, guest.Probe{Net: "none"})
-			x, err := DomainXML(r)
+			r, _ = d.scoped(r) // same scope as the sded path, so no unscoped sded on the host collects it
+			x, err := domainXML(r, d.scopeKey)
 			if err != nil {
 				b.Fatal(err)
 			}

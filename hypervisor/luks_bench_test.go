@@ -17,7 +17,7 @@ import (
 // and with qemu-img's default (2 s). The difference is what unlocking costs per
 // start; QEMU derives the key while opening the disk.
 func BenchmarkLUKSUnlock(b *testing.B) {
-	const n = 3
+	const n = 2
 	d := newDriver(b)
 	qemuImg := testenv.RequireCommand(b, "qemu-img")
 	f := guest.Require(b)
