@@ -230,6 +230,26 @@ func TestProjectIsolation(t *testing.T) {
 		set()
 		runProbes(t, "AFTER REPAIR", []*probe{tcp("internet", a1, hp(inetV4, "80"), "http", false)})
 	})
+	t.Run("host FORWARD policy DROP with br_netfilter", func(t *testing.T) {
+		// A Docker-like host: bridged IPv4 goes through iptables FORWARD
+		// (bridge-nf-call-iptables=1) and FORWARD drops by default. sded's
+		// chains still let same-project workstations talk (and only them).
+		if out, _ := host.Run("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"); strings.TrimSpace(out) != "1" {
+			t.Skip("br_netfilter is not active in this kernel")
+		}
+		host.MustRun(t, "iptables", "-P", "FORWARD", "DROP")
+		t.Cleanup(func() { host.Run("iptables", "-P", "FORWARD", "ACCEPT") })
+		runProbes(t, "HOST FORWARD POLICY DROP", []*probe{
+			tcp("same project", a1, hp(a2.ip, "7777"), "peer", true),
+			ping("same project", a2, a1.ip, true),
+			tcp("isolated", c1, hp(c2.ip, "7777"), "peer", false),
+			tcp("other project", a1, hp(b1.ip, "7777"), "workstation", false),
+			tcp("gateway svc", a1, hp(gwA, "9443"), "airlock", true),
+		})
+		if out := host.MustRun(t, "iptables-save", "-t", "filter"); !strings.Contains(out, ":FORWARD DROP") {
+			t.Errorf("the host's FORWARD policy changed:\n%s", out)
+		}
+	})
 	t.Run("real VM on project A", func(t *testing.T) { vmWorkstation(t, host, m, pool, cfg, inetV4) })
 	t.Run("host chains keep their policy", func(t *testing.T) {
 		out := host.MustRun(t, "iptables-save", "-t", "filter")
