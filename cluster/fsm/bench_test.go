@@ -57,3 +57,5 @@ func BenchmarkApply(b *testing.B) {
 	b.Logf("FSM.Apply %v per entry (%.0f/s) vs raw bbolt Update+fsync %v (%.0f/s): ratio %.2f",
 		sded, float64(time.Second)/float64(sded), raw, float64(time.Second)/float64(raw), float64(sded)/float64(raw))
 }
+
+var nowFunc = time.Now

@@ -65,48 +65,80 @@ func (f *FSM) ApplyCommand(index uint64, cmd model.Command) Result {
 	return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b}).(Result)
 }
 
-// errApplied ends the transaction of an entry applied before.
-var errApplied = errors.New("already applied")
+// refusal is a domain error that refuses an entry, with the object the
+// handler was checking (for the audit event).
+type refusal struct {
+	err    *model.Error
+	target model.Object
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+
+// entry is a log entry, decoded.
+type entry struct {
+	index uint64
+	cmd   model.Command
+	derr  *model.Error // malformed: refused before anything else
+}
+
+func decodeEntry(index uint64, data []byte) entry {
+	cmd, err := Decode(data)
+	if err != nil {
+		return entry{index: index, cmd: model.Command{Type: cmd.Type}, derr: model.AsError(err)}
+	}
+	return entry{index: index, cmd: cmd}
+}
+
+// step applies one entry inside tx. It returns the entry's result, or a
+// *refusal (a domain error: the caller must roll tx back and record the
+// refusal in a transaction of its own), or another error (this replica
+// cannot apply the log: fatal).
+func (f *FSM) step(tx *state.Tx, e entry) (Result, error) {
+	if e.index <= tx.AppliedIndex() {
+		return Result{Index: e.index}, nil
+	}
+	if e.derr != nil {
+		return Result{}, &refusal{err: e.derr}
+	}
+	reqKey := requestKey(e.cmd)
+	if reqKey != "" {
+		if prev, ok := tx.RequestResult(reqKey); ok {
+			var res Result
+			if err := json.Unmarshal(prev, &res); err != nil {
+				return Result{}, fmt.Errorf("decoding stored result of a request: %w", err)
+			}
+			return res, tx.SetAppliedIndex(e.index)
+		}
+	}
+	var target model.Object
+	value, err := f.run(tx, e.index, e.cmd, &target)
+	if err != nil {
+		var me *model.Error
+		if errors.As(err, &me) {
+			return Result{}, &refusal{err: me, target: target}
+		}
+		return Result{}, err
+	}
+	res := Result{Index: e.index, Value: value}
+	return res, f.finish(tx, e.index, reqKey, res)
+}
 
 func (f *FSM) apply(index uint64, data []byte) Result {
-	cmd, derr := Decode(data)
-	if derr != nil {
-		// Nothing in a malformed entry can be trusted; record who we can.
-		return f.refuse(index, model.Command{Type: cmd.Type}, model.Object{}, model.AsError(derr))
-	}
-	reqKey := requestKey(cmd)
+	e := decodeEntry(index, data)
 	var res Result
-	var target model.Object
 	err := f.st.Update(func(tx *state.Tx) error {
-		if index <= tx.AppliedIndex() {
-			return errApplied
-		}
-		if reqKey != "" {
-			if prev, ok := tx.RequestResult(reqKey); ok {
-				if err := json.Unmarshal(prev, &res); err != nil {
-					return fmt.Errorf("decoding stored result of a request: %w", err)
-				}
-				return tx.SetAppliedIndex(index)
-			}
-		}
-		value, err := f.run(tx, index, cmd, &target)
-		if err != nil {
-			return err
-		}
-		res = Result{Index: index, Value: value}
-		return f.finish(tx, index, reqKey, res)
+		var err error
+		res, err = f.step(tx, e)
+		return err
 	})
 	if err == nil {
 		return res
 	}
-	if errors.Is(err, errApplied) {
-		return Result{Index: index}
+	var r *refusal
+	if !errors.As(err, &r) {
+		panic(fmt.Sprintf("fsm: cannot apply log index %d (%s): %v", index, e.cmd.Type, err))
 	}
-	var me *model.Error
-	if !errors.As(err, &me) {
-		panic(fmt.Sprintf("fsm: cannot apply log index %d (%s): %v", index, cmd.Type, err))
-	}
-	return f.refuse(index, cmd, target, me)
+	return f.refuse(index, e.cmd, r.target, r.err)
 }
 
 // run decodes the payload, resolves the actor and calls the handler, which
