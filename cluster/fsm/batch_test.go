@@ -51,6 +51,19 @@ func TestBatchingMatchesApply(t *testing.T) {
 		if d := cmp.Diff(wantDump, dump(t, snapshotBytes(t, h))); d != "" {
 			t.Fatalf("batch size %d: contents differ:\n%s", size, d)
 		}
+		// Replayed after a restart, the batches change nothing.
+		var batch []*raft.Log
+		for i := range log {
+			batch = append(batch, &raft.Log{Index: base + uint64(i) + 1, Type: raft.LogCommand, Data: log[i]})
+		}
+		for _, r := range bf.ApplyBatch(batch) {
+			if res := r.(Result); res.Err != nil || res.Value != nil {
+				t.Fatalf("replayed entry %d gave %+v", res.Index, res)
+			}
+		}
+		if d := cmp.Diff(wantDump, dump(t, snapshotBytes(t, h))); d != "" {
+			t.Fatalf("batch size %d: replay changed the contents:\n%s", size, d)
+		}
 	}
 }
 

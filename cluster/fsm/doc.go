@@ -26,6 +26,13 @@
 // this replica cannot apply the log like the others; Apply panics rather than
 // let the replica diverge, and the node refuses to run until fixed.
 //
+// # Batching
+//
+// NewBatching wraps the FSM as a raft.BatchingFSM: runs of entries that
+// apply share one transaction (one fsync), with the same per-entry outcomes,
+// audit events and contents as above; a refusal still gets a transaction of
+// its own. It is opt-in, for write throughput (see BenchmarkApplyBatch).
+//
 // Apply never reads the clock, random numbers or anything but the state and
 // the entry: Command.Time is "now". MACs, IPs and project subnets are
 // allocated from counters in the state.
