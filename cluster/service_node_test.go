@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sded/sded/cluster/auth"
+	"github.com/sded/sded/cluster/fsm"
 	"github.com/sded/sded/cluster/model"
 )
 
@@ -80,5 +83,64 @@ func TestServiceOnRealCluster(t *testing.T) {
 		if c, err := n.store.VerifyAudit(ctx); err != nil || c < 10 {
 			t.Errorf("%s: VerifyAudit = %d, %v", n.ID(), c, err)
 		}
+	}
+}
+
+// TestServiceOnBatchingNode runs a real node with the batching FSM under
+// concurrent writers, refusals mixed in: every write gets its own outcome
+// and the audit chain verifies.
+func TestServiceOnBatchingNode(t *testing.T) {
+	tn := newConfig(t, "b1")
+	tn.cfg.FSM = fsm.NewBatching(fsm.New(tn.store, tn.cfg.Logger, nil))
+	ctx := ctxT(t, 60*time.Second)
+	n, err := Open(ctx, tn.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Node = n
+	t.Cleanup(tn.close)
+	ensureAdmin(t, n)
+	svc := NewService(n, tn.store, ServiceConfig{NodeID: n.ID(), Argon2: testArgon})
+	bob, err := svc.CreateUser(ctx, adminActor, model.CreateUser{Username: "bob", DisplayName: "Bob"}, "bob password 123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 16, 8
+	errs := make(chan error, writers*each)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				actor := adminActor
+				if i%4 == 3 {
+					actor = model.Actor{UserID: bob.ID} // refused: not an admin
+				}
+				_, err := svc.PutSetting(ctx, actor, fmt.Sprintf("k%d", w), fmt.Sprint(i))
+				if actor.UserID == bob.ID {
+					if model.CodeOf(err) != model.CodeForbidden {
+						errs <- fmt.Errorf("bob's write: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for w := 0; w < writers; w++ {
+		if s, err := tn.store.GetSetting(fmt.Sprintf("k%d", w)); err != nil || s.Value != "6" {
+			t.Errorf("k%d = %+v, %v", w, s, err)
+		}
+	}
+	if c, err := tn.store.VerifyAudit(ctx); err != nil || c < writers*each {
+		t.Errorf("VerifyAudit = %d, %v", c, err)
 	}
 }
