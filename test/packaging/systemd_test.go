@@ -214,6 +214,12 @@ func TestServiceUnderSystemd(t *testing.T) {
 		if err != nil {
 			t.Errorf("sded node list against the running service: %v\n%s", err, out)
 		}
+		// The first admin, as docs/install.md says to create it.
+		out, err = c.exec("sh", "-c", "echo 'correct-horse-battery-staple-42' | sded user add --admin --password-file - alice")
+		t.Logf("sded user add --admin:\n%s", out)
+		if err != nil {
+			t.Errorf("creating the first admin as docs/install.md says: %v\n%s", err, out)
+		}
 	}
 
 	// The sandbox, seen from sded's own process.
