@@ -102,8 +102,8 @@ func linkDrift(c Config, ls []link) []Drift {
 		if !l.Up {
 			out = append(out, Drift{Kind: DriftBridgeDown, Object: n.Bridge, Detail: "link is down"})
 		}
-		if !l.IPv6Disabled {
-			out = append(out, Drift{Kind: DriftIPv6, Object: n.Bridge, Detail: "disable_ipv6 is not 1"})
+		if !l.Hardened {
+			out = append(out, Drift{Kind: DriftSysctl, Object: n.Bridge, Detail: "disable_ipv6, arp_ignore or arp_announce changed"})
 		}
 		gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
 		if !slices.Contains(l.Addrs, gw) {

@@ -49,7 +49,9 @@
 //
 // IPv6 (ip6tables): the bridge has IPv6 disabled (disable_ipv6=1, so the host
 // has no IPv6 address there) and every IPv6 packet from or to a bridge is
-// dropped in INPUT and FORWARD.
+// dropped in INPUT and FORWARD. The bridge also answers ARP only for its own
+// address (arp_ignore=1, arp_announce=2), so workstations cannot discover
+// the host's other addresses.
 //
 // Layer 2 (ebtables, bridge filter): every frame entering from a port named
 // "sdv*", whether to the host (INPUT) or to another port (FORWARD), is

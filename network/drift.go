@@ -11,7 +11,7 @@ const (
 	DriftBridgeDown    DriftKind = "bridge-down"    // it exists but is not up
 	DriftBridgeStale   DriftKind = "bridge-stale"   // an sded bridge no longer configured
 	DriftAddress       DriftKind = "address"        // gateway address missing or extra address present
-	DriftIPv6          DriftKind = "ipv6-enabled"   // IPv6 is enabled on a project bridge
+	DriftSysctl        DriftKind = "sysctl"         // IPv6 enabled or ARP hardening undone on a project bridge
 	DriftPort          DriftKind = "port"           // a port that is not a configured workstation is attached
 	DriftChainMissing  DriftKind = "chain-missing"  // an sded chain is absent
 	DriftChainChanged  DriftKind = "chain-changed"  // an sded chain's rules differ

@@ -28,8 +28,8 @@ func TestDriftRepair(t *testing.T) {
 			[]Drift{{Kind: DriftBridgeMissing, Object: alpha, Detail: "network alpha"}}},
 		{"bridge down", func(h *fakeHost) { h.links.l[alpha].Up = false },
 			[]Drift{{Kind: DriftBridgeDown, Object: alpha, Detail: "link is down"}}},
-		{"ipv6 enabled", func(h *fakeHost) { h.links.l[beta].IPv6Disabled = false },
-			[]Drift{{Kind: DriftIPv6, Object: beta, Detail: "disable_ipv6 is not 1"}}},
+		{"ipv6 enabled", func(h *fakeHost) { h.links.l[beta].Hardened = false },
+			[]Drift{{Kind: DriftSysctl, Object: beta, Detail: "disable_ipv6, arp_ignore or arp_announce changed"}}},
 		{"address changed", func(h *fakeHost) { h.links.l[alpha].Addrs = []netip.Prefix{netip.MustParsePrefix("10.77.1.99/24")} },
 			[]Drift{
 				{Kind: DriftAddress, Object: alpha, Detail: "missing 10.77.1.1/24"},

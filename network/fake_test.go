@@ -244,12 +244,12 @@ func (f *fakeLinks) DelAddr(_ context.Context, name string, p netip.Prefix) erro
 	return nil
 }
 
-func (f *fakeLinks) DisableIPv6(_ context.Context, name string) error {
+func (f *fakeLinks) Harden(_ context.Context, name string) error {
 	l, err := f.get(name)
 	if err != nil {
 		return err
 	}
-	l.IPv6Disabled = true
+	l.Hardened = true
 	return nil
 }
 
@@ -266,8 +266,8 @@ func (f *fakeLinks) dump() string {
 	ls, _ := f.List(context.Background())
 	var b strings.Builder
 	for _, l := range ls {
-		fmt.Fprintf(&b, "%s kind=%s alias=%q up=%v ipv6off=%v master=%q addrs=%v\n",
-			l.Name, l.Kind, l.Alias, l.Up, l.IPv6Disabled, l.Master, l.Addrs)
+		fmt.Fprintf(&b, "%s kind=%s alias=%q up=%v hardened=%v master=%q addrs=%v\n",
+			l.Name, l.Kind, l.Alias, l.Up, l.Hardened, l.Master, l.Addrs)
 	}
 	return b.String()
 }

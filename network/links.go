@@ -22,8 +22,9 @@ type link struct {
 	Master string // name of the bridge it is a port of, if any
 	Up     bool
 	Addrs  []netip.Prefix // IPv4 only
-	// IPv6Disabled is read for sd* bridges only.
-	IPv6Disabled bool
+	// Hardened is read for sd* bridges only: IPv6 is disabled and the host
+	// answers ARP only for the bridge's own address (see hardening).
+	Hardened bool
 }
 
 // ownerAlias marks a bridge as sded's: its alias is ownerAlias + network ID.
@@ -44,7 +45,7 @@ type links interface {
 	SetUp(ctx context.Context, name string) error
 	AddAddr(ctx context.Context, name string, p netip.Prefix) error
 	DelAddr(ctx context.Context, name string, p netip.Prefix) error
-	DisableIPv6(ctx context.Context, name string) error
+	Harden(ctx context.Context, name string) error
 	SetNoMaster(ctx context.Context, name string) error
 }
 
@@ -74,7 +75,7 @@ func (n netlinkLinks) List(_ context.Context) ([]link, error) {
 			x.Master = byIndex[a.MasterIndex]
 		}
 		if x.Kind == "bridge" && strings.HasPrefix(x.Name, "sd") {
-			x.IPv6Disabled, err = ipv6Disabled(x.Name)
+			x.Hardened, err = hardened(x.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -209,25 +210,43 @@ func (n netlinkLinks) SetNoMaster(_ context.Context, name string) error {
 	return nil
 }
 
-// The sysctl files are those of the calling thread's network namespace,
-// which Manager checks is the one it was created in.
-func ipv6Path(name string) string { return "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6" }
-
-func ipv6Disabled(name string) (bool, error) {
-	b, err := os.ReadFile(ipv6Path(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil // no IPv6 in this kernel or namespace
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading IPv6 setting of %q: %w", name, err)
-	}
-	return strings.TrimSpace(string(b)) == "1", nil
+// hardening is the per-bridge sysctls sded sets: no IPv6 at all on the
+// bridge (the host gets no address there, link-local included), and ARP
+// answered only for addresses of the bridge itself, so a workstation cannot
+// discover the host's other addresses (its uplink, other projects'
+// gateways) by ARP. The files are those of the calling thread's network
+// namespace, which Manager checks is the one it was created in.
+var hardening = []struct{ path, value string }{
+	{"/proc/sys/net/ipv6/conf/%s/disable_ipv6", "1"},
+	{"/proc/sys/net/ipv4/conf/%s/arp_ignore", "1"},
+	{"/proc/sys/net/ipv4/conf/%s/arp_announce", "2"},
 }
 
-func (n netlinkLinks) DisableIPv6(_ context.Context, name string) error {
-	err := os.WriteFile(ipv6Path(name), []byte("1"), 0o644)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("disabling IPv6 on %q: %w", name, err)
+func hardened(name string) (bool, error) {
+	for _, h := range hardening {
+		b, err := os.ReadFile(fmt.Sprintf(h.path, name))
+		if errors.Is(err, fs.ErrNotExist) && strings.Contains(h.path, "ipv6") {
+			continue // no IPv6 in this kernel or namespace
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading %s of %q: %w", h.path, name, err)
+		}
+		if strings.TrimSpace(string(b)) != h.value {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (n netlinkLinks) Harden(_ context.Context, name string) error {
+	for _, h := range hardening {
+		err := os.WriteFile(fmt.Sprintf(h.path, name), []byte(h.value), 0o644)
+		if errors.Is(err, fs.ErrNotExist) && strings.Contains(h.path, "ipv6") {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("setting %s of %q: %w", h.path, name, err)
+		}
 	}
 	return nil
 }

@@ -438,8 +438,8 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (after []
 			l = link{Index: index, Name: n.Bridge, Kind: "bridge", Alias: ownerAlias + n.ID}
 			m.log.InfoContext(ctx, "created bridge", "bridge", n.Bridge, "network", n.ID)
 		}
-		if !l.IPv6Disabled {
-			if err := m.links.DisableIPv6(ctx, n.Bridge); err != nil {
+		if !l.Hardened {
+			if err := m.links.Harden(ctx, n.Bridge); err != nil {
 				return nil, err
 			}
 		}
@@ -461,7 +461,7 @@ func (m *Manager) applyLinks(ctx context.Context, c Config, ls []link) (after []
 				return nil, err
 			}
 		}
-		l.Up, l.IPv6Disabled, l.Addrs = true, true, []netip.Prefix{gw}
+		l.Up, l.Hardened, l.Addrs = true, true, []netip.Prefix{gw}
 		byName[n.Bridge] = l
 	}
 	for _, l := range ls {

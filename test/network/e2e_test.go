@@ -164,7 +164,16 @@ func TestProjectIsolation(t *testing.T) {
 	ping := func(group string, from *ws, to string, want bool) *probe {
 		return &probe{group: group, from: from.name, what: "icmp echo", to: to, want: want, run: func() error { return probePing(from.ns, to) }}
 	}
+	arp := func(group string, from *ws, to string, want bool) *probe {
+		return &probe{group: group, from: from.name, what: "arp who-has", to: to, want: want, run: func() error {
+			_, err := from.ns.Run("busybox", "arping", "-f", "-c", "2", "-w", "2", "-I", "eth0", to)
+			return err
+		}}
+	}
 	probes := []*probe{
+		arp("gateway svc", a1, gwA, true),
+		arp("host ports", a1, gwB, false),
+		arp("host ports", a1, hostV4, false),
 		tcp("same project", a1, hp(a2.ip, "7777"), "peer", true),
 		udp("same project", a1, hp(a2.ip, "7778"), "peer", true),
 		ping("same project", a1, a2.ip, true),
