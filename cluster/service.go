@@ -154,7 +154,7 @@ func (s *Service) propose(ctx context.Context, t model.CommandType, actor model.
 
 // waitApplied waits until the local replica has applied index.
 func (s *Service) waitApplied(ctx context.Context, index uint64) error {
-	for wait := 500 * time.Microsecond; s.st.AppliedIndex() < index; wait = min(wait*2, 20*time.Millisecond) {
+	for wait := 200 * time.Microsecond; s.st.AppliedIndex() < index; wait = min(wait*2, 2*time.Millisecond) {
 		select {
 		case <-ctx.Done():
 			return model.Errorf(model.CodeUnavailable, "waiting for this node to apply index %d: %v", index, ctx.Err())
