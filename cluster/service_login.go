@@ -86,7 +86,8 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password, remote
 		s.loginFailed(ctx, u.ID, "", "no password set", remote)
 		return LoginResult{}, errBadLogin
 	}
-	if _, err := auth.VerifyPassword(password, u.PasswordHash, s.cfg.Argon2); err != nil {
+	rehash, err := auth.VerifyPassword(password, u.PasswordHash, s.cfg.Argon2)
+	if err != nil {
 		reason := "bad password"
 		if !errors.Is(err, auth.ErrMismatch) {
 			reason = "stored hash unusable"
@@ -98,6 +99,15 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password, remote
 	if u.Disabled {
 		s.loginFailed(ctx, u.ID, "", "account disabled", remote)
 		return LoginResult{}, errBadLogin
+	}
+	if rehash {
+		// The hash predates the current parameters: upgrade it while the
+		// password is at hand. A failure here does not fail the login.
+		if h, err := auth.HashPassword(password, s.cfg.Argon2); err == nil {
+			if err := s.propose(ctx, model.CmdSetPassword, model.Actor{UserID: u.ID}, model.SetPassword{ID: u.ID, PasswordHash: h}, nil); err != nil {
+				s.log.Warn("upgrading a password hash", "user_id", u.ID, "err", err)
+			}
+		}
 	}
 	raw, hash, err := auth.NewToken(auth.SessionPrefix)
 	if err != nil {

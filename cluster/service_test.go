@@ -558,3 +558,22 @@ func TestServiceAirlock(t *testing.T) {
 		t.Errorf("admin reads an export request: %v", err)
 	}
 }
+
+func TestServiceRehashesOldPasswordHashes(t *testing.T) {
+	e := newSvcEnv(t)
+	ctx := context.Background()
+	e.user(t, "ann")
+	stronger := testArgon
+	stronger.Time = 2
+	e.svc.cfg.Argon2 = stronger
+	if _, err := e.svc.VerifyPassword(ctx, "ann", "ann password 123", ""); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := e.st.UserByUsername("ann")
+	if !strings.Contains(u.PasswordHash, ",t=2,") {
+		t.Errorf("hash not upgraded: %s", u.PasswordHash)
+	}
+	if _, err := e.svc.VerifyPassword(ctx, "ann", "ann password 123", ""); err != nil {
+		t.Fatalf("login after the upgrade: %v", err)
+	}
+}
