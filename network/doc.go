@@ -21,7 +21,11 @@
 // Check does (iptables-save, ip6tables-save, ebtables-save, netlink), reports
 // every difference as a Drift and refreshes that memory, so the next Set
 // repairs all of it. A reconciler calls Check on a timer, records the drift
-// (audit), and calls Set.
+// (audit), and calls Set. When a Set fails because the host changed behind
+// its memory (a chain it edits was deleted by hand), it undoes itself, reads
+// the host afresh and tries once more. Check reads whole tables: about 60 ms
+// with 200 projects and several hundred ms with 500 on a busy 2-core machine,
+// which bounds how often a reconciler should run it.
 //
 // # Ownership
 //
