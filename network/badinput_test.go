@@ -106,6 +106,8 @@ func TestValidate(t *testing.T) {
 		{"ip is gateway", with(func(n *Network) { n.Hosts[0].IP = netip.MustParseAddr("10.77.1.1") }), "not a free host address"},
 		{"duplicate ip", with(func(n *Network) { n.Hosts[1].IP = n.Hosts[0].IP }), "leased twice"},
 		{"bad port name", with(func(n *Network) { n.Hosts[0].Port = "vnet0" }), "port name"},
+		{"port name without sdv", with(func(n *Network) { n.Hosts[0].Port = "sdx1" }), "port name"},
+		{"bad hostname", with(func(n *Network) { n.Hosts[0].Hostname = "-ws" }), "hostname"},
 		{"bad chain prefix", Config{ChainPrefix: "FOO", Networks: []Network{netAlpha}}, "chain prefix"},
 	}
 	for _, tt := range tests {

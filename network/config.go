@@ -61,6 +61,9 @@ type Allow struct {
 type Host struct {
 	MAC net.HardwareAddr
 	IP  netip.Addr
+	// Hostname is optional; DHCP hands it to the workstation (option 12).
+	// 1-63 characters of [a-z0-9-], not starting or ending with '-'.
+	Hostname string
 	// Port is the name of the workstation's bridge port (the VM's tap or the
 	// host end of a veth); empty means PortName(MAC). Traffic entering the
 	// bridge from this port must carry MAC and IP; ports attached to an sded
@@ -82,6 +85,7 @@ const portPrefix = "sdv"
 
 var (
 	portRE   = regexp.MustCompile(`^sdv[a-z0-9]{1,12}$`)
+	hostRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	idRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 	linkRE   = regexp.MustCompile(`^sd[a-z0-9]{1,13}$`)
 	prefixRE = regexp.MustCompile(`^SDED[A-Z0-9]{0,4}$`)
@@ -227,6 +231,9 @@ func (c Config) Validate() error {
 			}
 			if !hostAddr(n.Subnet, h.IP) || h.IP == gw {
 				bad("%s: IP %v is not a free host address of %v (gateway %v)", hw, h.IP, n.Subnet, gw)
+			}
+			if h.Hostname != "" && !hostRE.MatchString(h.Hostname) {
+				bad("%s: hostname %q must be 1-63 of [a-z0-9-], not starting or ending with '-'", hw, h.Hostname)
 			}
 			if ips[h.IP] {
 				bad("%s: IP %v leased twice", hw, h.IP)

@@ -12,7 +12,7 @@ func DHCPConfigs(cfg Config) []dhcp.Config {
 	for _, n := range cfg.normalized().Networks {
 		c := dhcp.Config{Interface: n.Bridge, ServerIP: n.Gateway, Subnet: n.Subnet}
 		for _, h := range n.Hosts {
-			c.Leases = append(c.Leases, dhcp.Lease{MAC: h.MAC, IP: h.IP})
+			c.Leases = append(c.Leases, dhcp.Lease{MAC: h.MAC, IP: h.IP, Hostname: h.Hostname})
 		}
 		out = append(out, c)
 	}

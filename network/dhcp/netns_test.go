@@ -23,7 +23,7 @@ func TestNetnsUdhcpc(t *testing.T) {
 	host.MustRun(t, "ip", "addr", "add", "10.77.1.1/24", "dev", br)
 	host.MustRun(t, "ip", "link", "set", br, "up")
 	script := t.TempDir() + "/udhcpc.sh"
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"BOUND ip=$ip mask=$mask router=$router dns=$dns\"\nexit 0\n"), 0o700); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"BOUND ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname\"\nexit 0\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	ws := func(tag, mac string) *netnstest.NS {
@@ -46,7 +46,7 @@ func TestNetnsUdhcpc(t *testing.T) {
 	udhcpc := []string{"busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "3", "-T", "1", "-s", script}
 	out, err := known.Run(udhcpc...)
 	t.Logf("leased workstation:\n%s", out)
-	if err != nil || !strings.Contains(out, "BOUND ip=10.77.1.10 mask=24 router= dns=") {
+	if err != nil || !strings.Contains(out, "BOUND ip=10.77.1.10 mask=24 router= dns= hostname=ws-alpha") {
 		t.Fatalf("leased MAC did not get 10.77.1.10 (no router, no dns): %v", err)
 	}
 	out, err = unknown.Run(udhcpc...)

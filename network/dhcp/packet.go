@@ -22,6 +22,7 @@ const (
 
 const (
 	optSubnetMask   = 1
+	optHostname     = 12
 	optRequestedIP  = 50
 	optLeaseTime    = 51
 	optMessageType  = 53

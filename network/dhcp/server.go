@@ -15,8 +15,9 @@ import (
 
 // Lease is one workstation's fixed address.
 type Lease struct {
-	MAC net.HardwareAddr
-	IP  netip.Addr
+	MAC      net.HardwareAddr
+	IP       netip.Addr
+	Hostname string // optional, sent as option 12
 }
 
 // Config is what one Server hands out on one interface.
@@ -38,7 +39,7 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, l := range c.Leases {
-		if len(l.MAC) != 6 || !c.Subnet.Contains(l.IP) || l.IP == c.ServerIP {
+		if len(l.MAC) != 6 || !c.Subnet.Contains(l.IP) || l.IP == c.ServerIP || len(l.Hostname) > 63 {
 			return fmt.Errorf("dhcp config %s: lease %v -> %v is invalid", c.Interface, l.MAC, l.IP)
 		}
 		if seen[l.MAC.String()] {
@@ -152,9 +153,10 @@ func Handle(cfg Config, req Packet) (reply Packet, ok bool) {
 		return Packet{}, false // relayed requests are never expected on a project bridge
 	}
 	var lease netip.Addr
+	var hostname string
 	for _, l := range cfg.Leases {
 		if l.MAC.String() == req.CHAddr.String() {
-			lease = l.IP
+			lease, hostname = l.IP, l.Hostname
 		}
 	}
 	if !lease.IsValid() {
@@ -180,6 +182,9 @@ func Handle(cfg Config, req Packet) (reply Packet, ok bool) {
 		reply.Options[optLeaseTime] = secs(lt)
 		reply.Options[optRenewalTime] = secs(lt / 2)
 		reply.Options[optRebindTime] = secs(lt * 7 / 8)
+		if hostname != "" {
+			reply.Options[optHostname] = []byte(hostname)
+		}
 	}
 	switch req.Type() {
 	case Discover:

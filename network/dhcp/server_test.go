@@ -14,7 +14,7 @@ var (
 	macX = net.HardwareAddr{0x52, 0x54, 0, 0, 9, 0x99}
 	cfg  = Config{
 		Interface: "sdtest", ServerIP: netip.MustParseAddr("10.77.1.1"), Subnet: netip.MustParsePrefix("10.77.1.0/24"),
-		Leases: []Lease{{MAC: macA, IP: netip.MustParseAddr("10.77.1.10")}}, LeaseTime: 10 * time.Minute,
+		Leases: []Lease{{MAC: macA, IP: netip.MustParseAddr("10.77.1.10"), Hostname: "ws-alpha"}}, LeaseTime: 10 * time.Minute,
 	}
 	zero = netip.IPv4Unspecified()
 )
@@ -78,7 +78,8 @@ func TestHandle(t *testing.T) {
 			}
 			if tt.typ == Offer {
 				want := map[byte][]byte{optMessageType: {Offer}, optServerID: ip4("10.77.1.1"), optSubnetMask: {255, 255, 255, 0},
-					optLeaseTime: {0, 0, 2, 0x58}, optRenewalTime: {0, 0, 1, 0x2c}, optRebindTime: {0, 0, 2, 0x0d}}
+					optLeaseTime: {0, 0, 2, 0x58}, optRenewalTime: {0, 0, 1, 0x2c}, optRebindTime: {0, 0, 2, 0x0d},
+					optHostname: []byte("ws-alpha")}
 				if diff := cmp.Diff(want, got.Options); diff != "" {
 					t.Errorf("offer options (-want +got):\n%s", diff)
 				}
