@@ -27,6 +27,11 @@ func createSession(c *applyCtx) (any, error) {
 	if u.Disabled {
 		return nil, model.Errorf(model.CodeUnauthenticated, "account is disabled")
 	}
+	// Password guesses racing the lockout may pass the proposer's check; no
+	// session (not even a pending one) is opened for a locked account.
+	if u.Locked(c.cmd.Time) {
+		return nil, model.Errorf(model.CodeForbidden, "too many failed logins: try again after %s", u.LockedUntil.Format("2006-01-02T15:04:05Z07:00"))
+	}
 	if _, err := c.tx.Session(s.Hash); exists(err, "session", "…") != nil {
 		return nil, exists(err, "session", "…")
 	}

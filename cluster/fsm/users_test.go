@@ -60,6 +60,8 @@ func TestLockoutWithBackoff(t *testing.T) {
 	if e := h.lastAudit(); e.Action != "login.lockout" || e.Outcome != model.OutcomeDenied || e.Details["locked_for"] != "2m0s" {
 		t.Errorf("lockout audit %+v", e)
 	}
+	// No session opens for a locked account, even if the password step raced the lockout.
+	h.fail(model.CodeForbidden, model.CmdCreateSession, sys, model.CreateSession{Session: model.Session{Hash: sha("late"), UserID: "bob", MFAPending: true, ExpiresAt: h.now.Add(time.Hour)}})
 	// A success while locked is refused by the FSM too.
 	h.fail(model.CodeUnauthenticated, model.CmdLoginSucceeded, sys, model.LoginSucceeded{UserID: "bob"})
 	h.now = h.now.Add(3 * time.Minute)
