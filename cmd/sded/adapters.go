@@ -15,7 +15,6 @@ import (
 	"github.com/sded/sded/cluster"
 	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/cluster/reconcile"
-	"github.com/sded/sded/cluster/state"
 	"github.com/sded/sded/hypervisor"
 	"github.com/sded/sded/hypervisor/seed"
 	"github.com/sded/sded/network"
@@ -26,45 +25,12 @@ import (
 // The adapters below connect the reconciler's consumer-declared ports to the
 // concrete drivers. Compile-time checks:
 var (
-	_ reconcile.Desired  = desiredAdapter{}
-	_ reconcile.Reporter = reporterAdapter{}
+	_ reconcile.Desired  = (*cluster.Service)(nil)
+	_ reconcile.Reporter = (*cluster.Service)(nil)
 	_ reconcile.Networks = (*networkAdapter)(nil)
 	_ reconcile.Volumes  = (*volumeAdapter)(nil)
 	_ reconcile.Domains  = (*domainAdapter)(nil)
 )
-
-// desiredAdapter reads desired state from the local replica.
-type desiredAdapter struct{ st *state.Store }
-
-func (a desiredAdapter) Projects(context.Context) ([]model.Project, error) { return a.st.Projects() }
-func (a desiredAdapter) Workstations(context.Context) ([]model.Workstation, error) {
-	return a.st.AllWorkstations()
-}
-func (a desiredAdapter) Image(_ context.Context, id string) (model.Image, error) {
-	return a.st.Image(id)
-}
-func (a desiredAdapter) ProjectKey(_ context.Context, id string) ([]byte, error) {
-	k, err := a.st.ProjectKey(id)
-	if err != nil {
-		return nil, err
-	}
-	return k.Wrapped, nil
-}
-
-// reporterAdapter sends observations through the Service as this node.
-type reporterAdapter struct {
-	svc  *cluster.Service
-	node string
-}
-
-func (a reporterAdapter) ReportWorkstation(ctx context.Context, id string, st model.ObservedState, reason string) error {
-	return a.svc.ReportWorkstation(ctx, id, st, reason)
-}
-
-func (a reporterAdapter) RecordRepair(ctx context.Context, object string, details map[string]string) error {
-	return a.svc.RecordAudit(ctx, model.Actor{NodeID: a.node}, model.RecordAudit{Action: "network.drift_repaired",
-		Object: object, Outcome: model.OutcomeSuccess, Details: details})
-}
 
 // networkAdapter turns project networks into the network package's Config
 // and keeps the DHCP servers in step.

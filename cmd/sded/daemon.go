@@ -123,7 +123,11 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 		log.Warn("cleaning half-made volumes", slog.Any("err", err))
 	}
 
-	if d.hv, err = hypervisor.New(ctx, hypervisor.Options{URI: cfg.Hypervisor.URI, Logger: log.With(slog.String("component", "hypervisor"))}); err != nil {
+	if d.hv, err = hypervisor.New(ctx, hypervisor.Options{URI: cfg.Hypervisor.URI,
+		Logger: log.With(slog.String("component", "hypervisor")),
+		// Domains carry this node's ID: another sded on the same host (a test,
+		// a second installation) neither sees nor removes them.
+		Scope: map[string]string{"node": cfg.Node.ID}}); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { d.hv.Close() })
@@ -141,8 +145,8 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 
 	d.rec = reconcile.New(reconcile.Config{
 		NodeID:      d.node.ID(),
-		Desired:     desiredAdapter{d.store},
-		Reporter:    reporterAdapter{svc: d.svc, node: d.node.ID()},
+		Desired:     d.svc,
+		Reporter:    d.svc,
 		Networks:    &networkAdapter{m: d.net, dhcp: d.dhcp, airlockPort: uint16(cfg.Network.AirlockPort)},
 		Volumes:     &volumeAdapter{v: d.vols, kek: d.kek, dir: filepath.Join(cfg.Node.DataDir, "seeds")},
 		Domains:     &domainAdapter{hv: d.hv, typ: hypervisor.Type(cfg.Hypervisor.DomainType), runDir: filepath.Join(cfg.Node.DataDir, "run")},

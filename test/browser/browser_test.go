@@ -94,8 +94,9 @@ func startServer(t testing.TB, svc ui.Service, d ui.DesktopDialer) string {
 	return "https://" + ln.Addr().String()
 }
 
-// newBrowser starts headless Chromium with a fresh profile.
-func newBrowser(t testing.TB) context.Context {
+// newBrowser starts headless Chromium with a fresh profile; everything done
+// with the context must finish within timeout (90 s when zero).
+func newBrowser(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
 	chromium := testenv.RequireCommand(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -118,7 +119,10 @@ func newBrowser(t testing.TB) context.Context {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
 		t.Fatalf("starting chromium: %v", err)
 	}
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	if timeout == 0 {
+		timeout = 90 * time.Second
+	}
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelT)
 	return ctx
 }
@@ -181,6 +185,11 @@ type flow struct {
 	created func(path string)
 	// audit returns the audit events of an action.
 	audit func(action string) []model.AuditEvent
+	// timeout bounds the whole journey (90 s when zero).
+	timeout time.Duration
+	// ready, if set, blocks until the guest console shows what the
+	// screenshot should (the real guest's shell prompt).
+	ready func()
 }
 
 // desktopFlow signs in for the first time (password, TOTP enrolment with a
@@ -191,7 +200,7 @@ type flow struct {
 func desktopFlow(t *testing.T, f flow) {
 	testenv.RequireFile(t, filepath.Join("..", "..", "ui", "static", "vendor", "novnc", "core", "rfb.js"),
 		"run ui/assets/fetch.sh (part of make deps) to fetch noVNC, then rebuild")
-	ctx := newBrowser(t)
+	ctx := newBrowser(t, f.timeout)
 	base, project := f.base, struct{ ID string }{f.projectID}
 	projectRow := `[data-testid=project-` + f.slug + `]`
 	type css = chromedp.CSS
@@ -280,9 +289,14 @@ func desktopFlow(t *testing.T, f flow) {
 	if err := chromedp.Do(ctx,
 		chromedp.Click(css(`[data-testid=open-desktop]`)),
 		chromedp.WaitVisible(css(`#desktop-state[data-state=connected]`)),
-		chromedp.Sleep(4*time.Second), // let SeaBIOS draw and updates arrive
 	); err != nil {
 		t.Fatalf("opening the desktop: %v", err)
+	}
+	if f.ready != nil {
+		f.ready()
+	}
+	if err := chromedp.Do(ctx, chromedp.Sleep(4*time.Second)); err != nil { // let the console draw and updates arrive
+		t.Fatal(err)
 	}
 	shot, err := chromedp.Run(ctx, chromedp.Screenshot(css(`[data-testid=desktop-screen]`), chromedp.NodeVisible))
 	if err != nil {

@@ -29,6 +29,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Without udev (containers, CI) /dev/kvm stays root:root 0600; libvirt then
+# re-probes QEMU's capabilities on nearly every call (about 50 s per start).
+if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+	chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 # No systemd on CI or build hosts: start the daemons ourselves when absent.
 if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; fi
 if ! pgrep -x libvirtd >/dev/null; then libvirtd -d; fi
