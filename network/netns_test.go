@@ -3,9 +3,12 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -87,8 +90,7 @@ func TestNetnsTransitions(t *testing.T) {
 			t.Fatalf("step %d (%s): bridges %v, want %v", i, k, got, want)
 		}
 		if i == 0 {
-			t.Logf("iptables-save after Set(all):\n%s", ns.MustRun(t, "iptables-save"))
-			t.Logf("ebtables-save after Set(all):\n%s", ns.MustRun(t, "ebtables-save"))
+			compareSaved(t, ns, filepath.Join("testdata", "netns-all.golden"))
 		}
 	}
 }
@@ -265,5 +267,36 @@ func TestNetnsLocked(t *testing.T) {
 	nsSet(t, ns, m, states()["alpha"])
 	if d := nsCheck(t, ns, m, states()["alpha"]); len(d) > 0 {
 		t.Fatalf("after the lock is released: %v", d)
+	}
+}
+
+var countersRE = regexp.MustCompile(` \[\d+:\d+\]$`)
+
+// compareSaved compares what the real save programs print (comments and
+// counters stripped) with a golden file (go test -update rewrites it).
+func compareSaved(t *testing.T, ns *netnstest.NS, path string) {
+	t.Helper()
+	var b strings.Builder
+	for _, c := range []string{"iptables-save", "ip6tables-save", "ebtables-save"} {
+		fmt.Fprintf(&b, "## %s\n", c)
+		for _, line := range strings.Split(ns.MustRun(t, c, "-t", "filter"), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			b.WriteString(countersRE.ReplaceAllString(line, "") + "\n")
+		}
+	}
+	got := b.String()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("real tables differ from %s (-want +got):\n%s", path, diff)
 	}
 }
