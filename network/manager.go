@@ -106,7 +106,8 @@ func (m *Manager) Close() { m.closeFn() }
 
 // Set makes the host match cfg: it creates, updates and removes sded's
 // bridges (only links carrying sded's alias), their gateway addresses and
-// IPv6 setting, detaches ports that are no configured workstation, and
+// sysctls (no IPv6, ARP hardening), detaches ports that are no configured
+// workstation, and
 // rewrites what changed in sded's chains. On error nothing of this call stays
 // applied, except removals of bridges no longer configured.
 func (m *Manager) Set(ctx context.Context, cfg Config) error {
