@@ -68,7 +68,7 @@ func (v *Volumes) RegisterImage(ctx context.Context, req RegisterImageRequest) (
 		return Image{}, fmt.Errorf("registering image %q: %q is not a regular file: %w", req.Name, req.Source, ErrInvalidImage)
 	}
 
-	path := req.Source
+	var path string
 	tmp := ""
 	var sum string
 	if req.Reference {

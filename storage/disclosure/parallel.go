@@ -70,7 +70,7 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 			}
 		}(parts[w], chans[w])
 	}
-	perr, pidx := produce(ctx, tr, rest, opt.Limits, chans, free)
+	pidx, perr := produce(ctx, tr, rest, opt.Limits, chans, free)
 	for _, ch := range chans {
 		close(ch)
 	}
@@ -127,7 +127,7 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 // produce cuts the rest of the stream into blocks ending at record
 // boundaries and deals them round-robin. It returns a read or limit error
 // and the index of the block it concerns.
-func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Limits, chans []chan block, free chan []byte) (error, int) {
+func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Limits, chans []chan block, free chan []byte) (int, error) {
 	maxRec, maxBytes := lim.MaxRecordBytes, lim.MaxBytes
 	if maxRec <= 0 {
 		maxRec = 1 << 20
@@ -141,7 +141,7 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 	eof := false
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
-			return err, idx
+			return idx, err
 		}
 		var buf []byte
 		select {
@@ -161,7 +161,7 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 					eof = true
 				} else if err != nil {
-					return err, idx
+					return idx, err
 				}
 			}
 			if eof {
@@ -173,7 +173,7 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 			}
 			// No boundary in a whole block: one record is this long.
 			if len(buf) > maxRec+blockSize/2 {
-				return fmt.Errorf("%w: line %d: record longer than %d bytes", table.ErrLimit, line+1, maxRec), idx
+				return idx, fmt.Errorf("%w: line %d: record longer than %d bytes", table.ErrLimit, line+1, maxRec)
 			}
 			grow := make([]byte, len(buf), 2*cap(buf))
 			copy(grow, buf)
@@ -183,12 +183,12 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				eof = true
 			} else if err != nil {
-				return err, idx
+				return idx, err
 			}
 		}
 		total += int64(len(buf) - carried)
 		if total > maxBytes {
-			return fmt.Errorf("%w: input larger than %d bytes", table.ErrLimit, maxBytes), idx
+			return idx, fmt.Errorf("%w: input larger than %d bytes", table.ErrLimit, maxBytes)
 		}
 		carry = append(carry, buf[cut:]...)
 		data := buf[:cut]
@@ -197,7 +197,7 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 			line += bytes.Count(data, []byte{'\n'})
 		}
 		if eof && len(carry) == 0 {
-			return nil, idx
+			return idx, nil
 		}
 	}
 }

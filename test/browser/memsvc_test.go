@@ -25,17 +25,16 @@ import (
 // simulated reconciler that brings a new workstation to running after a
 // short provisioning delay. It stands in until cluster.Service is wired.
 type memService struct {
-	mu         sync.Mutex
-	users      map[string]*memUser // by ID
-	sessions   map[string]*model.Session
-	projects   map[string]model.Project
-	members    map[string]map[string]model.MemberRole // project → user → role
-	ws         map[string]model.Workstation
-	images     []model.Image
-	audit      []model.AuditEvent
-	provision  time.Duration
-	nextID     int
-	breakGlass bool
+	mu        sync.Mutex
+	users     map[string]*memUser // by ID
+	sessions  map[string]*model.Session
+	projects  map[string]model.Project
+	members   map[string]map[string]model.MemberRole // project → user → role
+	ws        map[string]model.Workstation
+	images    []model.Image
+	audit     []model.AuditEvent
+	provision time.Duration
+	nextID    int
 }
 
 type memUser struct {
