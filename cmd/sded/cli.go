@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sded/sded/cluster"
+	"github.com/sded/sded/cluster/fsm"
 	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/cluster/state"
 )
@@ -513,7 +514,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer st.Close()
 	cc := clusterConfig(cfg, log)
-	cc.FSM, cc.Store = f, st
+	cc.FSM, cc.Store = fsm.NewBatching(f), st
 	n, err := cluster.Restore(ctx, fs.Arg(0), cc)
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", fs.Arg(0), err)

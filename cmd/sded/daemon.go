@@ -92,7 +92,7 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 	d.closers = append(d.closers, func() { d.store.Close() })
 
 	cc := clusterConfig(cfg, log)
-	cc.FSM, cc.Store = d.fsm, d.store
+	cc.FSM, cc.Store = fsm.NewBatching(d.fsm), d.store // a run of entries shares one bbolt transaction
 	if join != nil {
 		d.node, err = join(cc)
 	} else {
