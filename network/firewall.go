@@ -81,14 +81,23 @@ func newExecTables(paths ToolPaths) (map[family]ruleTable, string, error) {
 			}
 		}
 	}
+	// Distributions without the "ebtables" alternative still ship the
+	// nf_tables variant under its own name.
+	ebSave, ebRestore := paths.EBTablesSave, paths.EBTablesRestore
+	if ebSave == "" && ebRestore == "" {
+		ebSave, ebRestore = "ebtables-save", "ebtables-restore"
+		if _, err := exec.LookPath(ebRestore); err != nil {
+			ebSave, ebRestore = "ebtables-nft-save", "ebtables-nft-restore"
+		}
+	}
 	w := fmt.Sprint(wait)
 	tables := map[family]ruleTable{
 		famV4: &execTable{name: "iptables", save: orDefault(paths.IPTablesSave, "iptables-save"),
 			restore: orDefault(paths.IPTablesRestore, "iptables-restore"), restoreArgs: []string{"--noflush", "-w", w}},
 		famV6: &execTable{name: "ip6tables", save: orDefault(paths.IP6TablesSave, "ip6tables-save"),
 			restore: orDefault(paths.IP6TablesRestore, "ip6tables-restore"), restoreArgs: []string{"--noflush", "-w", w}},
-		famEB: &execTable{name: "ebtables", save: orDefault(paths.EBTablesSave, "ebtables-save"),
-			restore: orDefault(paths.EBTablesRestore, "ebtables-restore"), restoreArgs: []string{"--noflush"}},
+		famEB: &execTable{name: "ebtables", save: orDefault(ebSave, "ebtables-save"),
+			restore: orDefault(ebRestore, "ebtables-restore"), restoreArgs: []string{"--noflush"}},
 	}
 	for _, t := range tables {
 		et := t.(*execTable)
