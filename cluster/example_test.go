@@ -31,7 +31,7 @@ func Example() {
 		NodeID:   "node1",
 		BindAddr: "127.0.0.1:17946", // raft, cluster RPC and joins share this port
 		Logger:   logger,
-		FSM:      fsm.New(st, logger, nil), // onApply: kick the reconciler
+		FSM:      fsm.NewBatching(fsm.New(st, logger, nil)), // onApply: kick the reconciler
 		Store:    st,
 	})
 	if err != nil {

@@ -70,7 +70,7 @@ func (tn *testNode) openStore(t testing.TB) {
 	}
 	tn.store = st
 	tn.cfg.Store = st
-	tn.cfg.FSM = fsm.New(st, tn.cfg.Logger, nil)
+	tn.cfg.FSM = fsm.NewBatching(fsm.New(st, tn.cfg.Logger, nil))
 }
 
 // close stops the node and its store.

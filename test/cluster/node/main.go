@@ -66,7 +66,7 @@ func run() error {
 	defer st.Close()
 	cfg := cluster.Config{
 		DataDir: *dataDir, NodeID: *id, BindAddr: *bind, Logger: logger,
-		FSM: fsm.New(st, logger, nil), Store: st,
+		FSM: fsm.NewBatching(fsm.New(st, logger, nil)), Store: st,
 		OnAccessDenied: func(remote, reason string) {
 			logger.Warn("ACCESS DENIED", "remote", remote, "reason", reason)
 		},
