@@ -65,7 +65,7 @@ func (n *Node) proposeOnce(ctx context.Context, data []byte) (fsm.Result, error,
 	case addr == "":
 		return fsm.Result{}, unavailable("no leader"), true
 	case string(id) == n.id:
-		res, err := n.applyLocal(ctx, data)
+		res, err := n.applyLocal(ctx, data, true)
 		if err != nil {
 			return res, err, isRetryable(err)
 		}
@@ -88,13 +88,16 @@ type proposeRequest struct {
 }
 
 // applyLocal applies an encoded command on this node, which must lead.
-func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) {
+// encodedHere says data came from fsm.Encode in this process; bytes from a
+// peer are decoded first, so malformed ones never reach the log.
+func (n *Node) applyLocal(ctx context.Context, data []byte, encodedHere bool) (fsm.Result, error) {
 	if len(data) > fsm.MaxCommandSize {
 		return fsm.Result{}, &model.Error{Code: codeTooLarge, Message: fmt.Sprintf("command of %d bytes exceeds the %d byte limit", len(data), fsm.MaxCommandSize)}
 	}
-	// Malformed bytes (possibly from a peer) are refused before they reach the log.
-	if _, err := fsm.Decode(data); err != nil {
-		return fsm.Result{}, err
+	if !encodedHere {
+		if _, err := fsm.Decode(data); err != nil {
+			return fsm.Result{}, err
+		}
 	}
 	f := n.raft.Apply(data, applyTimeout)
 	done := make(chan error, 1)
@@ -145,7 +148,7 @@ func (n *Node) handlePropose(ctx context.Context, peer string, body json.RawMess
 	if !n.IsLeader() {
 		return nil, errNotLeader
 	}
-	res, err := n.applyLocal(ctx, req.Cmd)
+	res, err := n.applyLocal(ctx, req.Cmd, false)
 	if err != nil {
 		var me *model.Error
 		if errors.As(err, &me) && me.Code != codeUnavailable {
