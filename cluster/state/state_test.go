@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -493,5 +494,52 @@ func TestOpenReadOnly(t *testing.T) {
 	os.WriteFile(garbage, bytes.Repeat([]byte("x"), 10000), 0o600)
 	if _, err := OpenReadOnly(garbage); !errors.Is(err, ErrUntrusted) {
 		t.Errorf("garbage: %v", err)
+	}
+}
+
+// TestRestoreWhileReading: readers running during a restore see the old
+// state or the new one, never an error or a torn view.
+func TestRestoreWhileReading(t *testing.T) {
+	src := openTemp(t)
+	src.Update(func(tx *Tx) error { return tx.PutSetting(model.Setting{Key: "v", Value: "new"}) })
+	sn, _ := src.Snapshot()
+	var img bytes.Buffer
+	sn.WriteTo(&img)
+	sn.Release()
+
+	dst := openTemp(t)
+	dst.Update(func(tx *Tx) error { return tx.PutSetting(model.Setting{Key: "v", Value: "old"}) })
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				s, err := dst.GetSetting("v")
+				if err != nil || (s.Value != "old" && s.Value != "new") {
+					errs <- fmt.Errorf("read during restore: %+v %v", s, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 5; i++ {
+		if err := dst.Restore(bytes.NewReader(img.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s, _ := dst.GetSetting("v"); s.Value != "new" {
+		t.Errorf("after restore: %q", s.Value)
 	}
 }
