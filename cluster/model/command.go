@@ -8,6 +8,12 @@ import (
 
 // CommandType names a replicated command. The numbers are written into the
 // raft log: never renumber or reuse one; add new commands at the end.
+//
+// Payloads are decoded strictly (unknown fields are refused), and every
+// replica must reach the same outcome for an entry. So a payload never gains
+// a field that changes its meaning while older nodes may still apply the
+// log: add a new command type instead, and propose it only once every node
+// runs a binary that knows it.
 type CommandType uint8
 
 // The commands. 0 is never valid.
