@@ -73,7 +73,9 @@ func bootContainer(t *testing.T, r *debianRoot) *container {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		// Until the container's systemd has its private bus up, systemctl cannot connect.
 		state, _ = c.exec("timeout", "60", "systemctl", "is-system-running", "--wait")
-		if !strings.Contains(state, "Failed to connect to bus") || time.Now().After(deadline) {
+		// ("offline" too, for an instant while systemd starts up.)
+		st := strings.TrimSpace(state)
+		if st == "running" || st == "degraded" || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -206,6 +208,7 @@ func TestServiceUnderSystemd(t *testing.T) {
 		}
 	}
 
+	var bridges string
 	// The admin's command line reaches the daemon through its root-only
 	// local API socket in the state directory.
 	if notifies {
@@ -220,13 +223,21 @@ func TestServiceUnderSystemd(t *testing.T) {
 		if err != nil {
 			t.Errorf("creating the first admin as docs/install.md says: %v\n%s", err, out)
 		}
+		// A project, so that sded makes its network: a bridge and chains.
+		out, err = c.exec("sded", "project", "add", "--as", "alice", "--name", "Packaging test", "--approval", "DAC-1",
+			"--dsa", "DSA-1", "--expires", "2099-12-31", "pkgtest")
+		t.Logf("sded project add:\n%s", out)
+		if err != nil {
+			t.Errorf("sded project add: %v\n%s", err, out)
+		}
+		bridges = c.waitNetwork(30 * time.Second)
 	}
 
 	// The sandbox, seen from sded's own process.
 	status := c.must("cat", "/proc/"+mainPID+"/status")
 	for _, want := range []string{
-		"CapBnd:\t000000000000300b", // CHOWN, DAC_OVERRIDE, FOWNER, NET_ADMIN, NET_RAW
-		"CapEff:\t000000000000300b",
+		"CapBnd:\t000000000000340b", // CHOWN, DAC_OVERRIDE, FOWNER, NET_BIND_SERVICE, NET_ADMIN, NET_RAW
+		"CapEff:\t000000000000340b",
 		"NoNewPrivs:\t1",
 		"Seccomp:\t2",
 	} {
@@ -288,5 +299,56 @@ func TestServiceUnderSystemd(t *testing.T) {
 	if g := c.show("sded-test-guest", "ActiveState")["ActiveState"]; g != "active" {
 		t.Errorf("stopping sded stopped the process in machine.slice (state %s)", g)
 	}
+	// ...and the project's network stays as it was.
+	if bridges != "" {
+		if after := c.network(); after != bridges {
+			t.Errorf("stopping sded changed its network:\nbefore:\n%s\nafter:\n%s", bridges, after)
+		}
+	}
 	t.Logf("whole systemd test: %v", time.Since(testStart).Round(time.Second))
+}
+
+// network describes sded's bridges and firewall chains in the container's
+// network namespace ("" when there are none).
+func (c *container) network() string {
+	c.t.Helper()
+	ns := []string{"-t", strconv.Itoa(c.init), "-n"}
+	links, err := exec.Command("nsenter", append(ns, "ip", "-o", "link", "show", "type", "bridge")...).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("listing bridges: %v\n%s", err, links)
+	}
+	rules, err := exec.Command("nsenter", append(ns, "iptables", "-S")...).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("listing iptables rules: %v\n%s", err, rules)
+	}
+	var out []string
+	for _, l := range strings.Split(string(links), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "sd") {
+			out = append(out, "bridge "+strings.TrimSuffix(f[1], ":"))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	for _, l := range strings.Split(string(rules), "\n") {
+		if strings.Contains(l, "SDED") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// waitNetwork waits until sded has made a bridge and its chains.
+func (c *container) waitNetwork(timeout time.Duration) string {
+	c.t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(250 * time.Millisecond) {
+		if n := c.network(); n != "" && strings.Contains(n, "SDED") {
+			c.t.Logf("sded's network:\n%s", n)
+			return n
+		}
+		if time.Now().After(deadline) {
+			journal, _ := c.exec("journalctl", "--no-pager", "-o", "cat", "-u", "sded")
+			c.t.Fatalf("no sded bridge and chains after %v\n%s", timeout, journal)
+		}
+	}
 }

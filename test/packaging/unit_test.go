@@ -56,7 +56,7 @@ func TestUnitSettings(t *testing.T) {
 		{"Service.ProtectHome", []string{"yes"}, "sded never reads home directories"},
 		{"Service.PrivateTmp", []string{"yes"}, "no shared /tmp"},
 		{"Service.NoNewPrivileges", []string{"yes"}, "no setuid escalation through helpers"},
-		{"Service.CapabilityBoundingSet", []string{"CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE"}, "only what sded uses, each justified in the unit"},
+		{"Service.CapabilityBoundingSet", []string{"CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE"}, "only what sded uses, each justified in the unit"},
 		{"Service.RestrictAddressFamilies", []string{"AF_UNIX AF_INET AF_INET6 AF_NETLINK"}, "libvirt socket, IP, netlink"},
 		{"Service.SystemCallFilter", []string{"@system-service", "~@resources @obsolete"}, "allow-list of system calls"},
 		{"Service.UMask", []string{"0077"}, "files sded creates are private"},
