@@ -97,7 +97,7 @@ func TestBadInputThroughGateway(t *testing.T) {
 		t.Errorf("non-multipart upload = %d", code)
 	}
 	// A form that is too large or not a form.
-	if code, _ := call(t, guest, "POST", g.url(p, "/requests"), strings.NewReader(strings.Repeat("a", 70<<10)), "Content-Type", "application/x-www-form-urlencoded"); code != http.StatusBadRequest {
+	if code, _ := call(t, guest, "POST", g.url(p, "/requests"), strings.NewReader(strings.Repeat("a", 70<<10)), "Content-Type", "application/x-www-form-urlencoded"); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized form = %d", code)
 	}
 	if code, _ := call(t, guest, "POST", g.url(p, "/requests"), strings.NewReader("[1]"), "Content-Type", "application/json"); code != http.StatusBadRequest {

@@ -352,3 +352,25 @@ func TestLimitListener(t *testing.T) {
 	}
 	b.Close()
 }
+
+// Free text typed after curl -d without encoding still arrives as typed.
+func TestFormIsLenient(t *testing.T) {
+	for body, want := range map[string]map[string]string{
+		"disclosure_controls=rounded to 5; cells <10 suppressed, 100% checked": {"disclosure_controls": "rounded to 5; cells <10 suppressed, 100% checked"},
+		"title=T%C3%A9st&context=a+b":                                          {"title": "Tést", "context": "a b"},
+		"a=1&&b=&c":                                                            {"a": "1", "b": "", "c": ""},
+	} {
+		req := httptest.NewRequest("POST", "/requests?title=from+query&format=json", strings.NewReader(body))
+		req.Header.Set("Content-Type", formType)
+		got, err := form(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := want["title"]; !ok {
+			want["title"] = "from query"
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%q (-want +got):\n%s", body, d)
+		}
+	}
+}

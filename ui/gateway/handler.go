@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -154,27 +155,48 @@ func (g *Gateway) list(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 }
 
-// form parses a small urlencoded or JSON body into values.
+// form parses a small urlencoded or JSON body into values. Urlencoded
+// bodies are read leniently, because people type free text after curl -d
+// without encoding it: only '&' separates fields (a ';' is text), and a
+// value that does not unescape is taken as typed. Query parameters count
+// too (wget users may find them easier); the body wins.
 func form(r *http.Request) (map[string]string, error) {
-	body := http.MaxBytesReader(nil, r.Body, maxFormBytes)
 	out := map[string]string{}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/json" {
-		if err := json.NewDecoder(body).Decode(&out); err != nil && err != io.EOF {
-			return nil, model.FieldError("body", "is not a JSON object of strings: %v", err)
-		}
-		return out, nil
-	}
-	r.Body = body
-	if err := r.ParseForm(); err != nil {
-		return nil, model.FieldError("body", "cannot be parsed as a form: %v", err)
-	}
-	for k, v := range r.Form {
-		if len(v) > 0 {
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 && k != "format" {
 			out[k] = v[0]
 		}
 	}
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	if err != nil {
+		return nil, model.Errorf(model.CodeTooLarge, "the form is larger than %d bytes", maxFormBytes)
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, model.FieldError("body", "is not a JSON object of strings: %v", err)
+		}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out, nil
+	}
+	for _, kv := range strings.Split(string(b), "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		out[unescape(k)] = unescape(v)
+	}
 	return out, nil
+}
+
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 func (g *Gateway) create(w http.ResponseWriter, r *http.Request, c caller) {
