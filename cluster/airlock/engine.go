@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -56,6 +57,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("airlock engine: empty Dir")
 	case len(cfg.LinkKey) < 32:
 		return nil, errors.New("airlock engine: LinkKey must be at least 32 bytes")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("airlock engine: creating %s: %w", cfg.Dir, err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("airlock engine: restricting %s: %w", cfg.Dir, err)
 	}
 	if cfg.LinkTTL <= 0 {
 		cfg.LinkTTL = 15 * time.Minute

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -424,4 +426,18 @@ func TestReleaseApproved(t *testing.T) {
 	r3 := g.export(t, map[string]string{"b.txt": "y"})
 	_, err := g.e.Release(ctx, r3.ID)
 	wantCode(t, err, model.CodeConflict)
+}
+
+func TestIndexFilesArePrivate(t *testing.T) {
+	g := newRig(t, nil)
+	r := g.export(t, map[string]string{"a.txt": "x"})
+	for _, p := range []string{g.e.cfg.Dir, filepath.Join(g.e.cfg.Dir, "p1"), filepath.Join(g.e.cfg.Dir, "p1", r.ID+".json")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %v", p, fi.Mode().Perm())
+		}
+	}
 }
