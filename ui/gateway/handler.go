@@ -115,7 +115,7 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, c caller) (mod
 			if ap, perr := netip.ParseAddrPort(r.RemoteAddr); perr == nil {
 				remote = ap.Addr().Unmap().String()
 			}
-			g.refuse(r.Context(), w, c, remote, "request "+strconv.Quote(truncate(id, 80))+" is not one of this workstation's")
+			g.refuse(r.Context(), w, c, remote, truncate(model.AsError(err).Message, 300))
 			return req, false
 		}
 		g.fail(w, c, err)
