@@ -3,7 +3,6 @@ package packaging
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,76 +93,6 @@ func (r *debianRoot) copyIn(src string) string {
 		r.t.Fatal(err)
 	}
 	return in
-}
-
-// serveUntilReady starts `sded serve` in the root, in a network namespace of
-// its own (loopback only; the bridges and firewall chains it makes vanish
-// with it) and with the host's libvirtd socket, waits for READY=1 on a real
-// notify socket as systemd would, then stops it with SIGTERM as systemd does.
-// It returns sded's log.
-func (r *debianRoot) serveUntilReady(timeout time.Duration) string {
-	r.t.Helper()
-	const sockIn = "/var/tmp/sded-test-notify.sock"
-	sock := r.path(sockIn)
-	os.Remove(sock)
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		r.t.Fatalf("notify socket: %v", err)
-	}
-	defer conn.Close()
-	var log bytes.Buffer
-	cmd := r.command([]string{"SDED_NETNS=1", "SDED_BIND_LIBVIRT=1", "NOTIFY_SOCKET=" + sockIn},
-		"/usr/bin/sded", "serve", "--config", "/etc/sded/sded.conf")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	states := make(chan string, 16)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(states)
-				return
-			}
-			states <- string(buf[:n])
-		}
-	}()
-	deadline := time.After(timeout)
-	for ready := false; !ready; {
-		select {
-		case s := <-states:
-			ready = strings.Contains("\n"+s+"\n", "\nREADY=1\n")
-		case err := <-exited:
-			r.t.Fatalf("sded serve exited before READY=1: %v\n%s", err, log.String())
-		case <-deadline:
-			r.t.Fatalf("sded serve sent no READY=1 within %v\n%s", timeout, log.String())
-		}
-	}
-	r.t.Logf("sded serve ready (READY=1) after %v", time.Since(start).Round(100*time.Millisecond))
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		r.t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			r.t.Fatalf("sded serve did not exit cleanly on SIGTERM: %v\n%s", err, log.String())
-		}
-	case <-time.After(90 * time.Second): // TimeoutStopSec of the unit
-		r.t.Fatalf("sded serve still running 90s after SIGTERM\n%s", log.String())
-	}
-	return log.String()
 }
 
 // mode is the permission bits and owner of a path in the root, as "0700 0:0".
