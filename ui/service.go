@@ -110,15 +110,7 @@ type NodeHealth struct {
 }
 
 // AuditQuery filters the audit log. Zero fields match everything.
-type AuditQuery struct {
-	ActorID   string    `json:"actor_id,omitempty"`
-	Action    string    `json:"action,omitempty"`
-	ProjectID string    `json:"project_id,omitempty"`
-	Outcome   string    `json:"outcome,omitempty"`
-	Since     time.Time `json:"since,omitempty"`
-	Until     time.Time `json:"until,omitempty"`
-	Limit     int       `json:"limit,omitempty"`
-}
+type AuditQuery = model.AuditQuery
 
 // DesktopService authorises and audits desktop sessions.
 type DesktopService interface {
@@ -133,12 +125,7 @@ type DesktopService interface {
 }
 
 // DesktopGrant is an authorised desktop session.
-type DesktopGrant struct {
-	WorkstationID string
-	ProjectID     string
-	AllowPaste    bool // the project's tier allows browser-to-guest clipboard
-	BreakGlass    bool // an admin's audited emergency access
-}
+type DesktopGrant = model.DesktopGrant
 
 // DesktopDialer connects to a workstation's VNC console (the hypervisor's
 // unix socket on whichever node runs it).

@@ -7,36 +7,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/sded/sded/cluster"
-	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/cluster/reconcile"
 	"github.com/sded/sded/hypervisor"
 	"github.com/sded/sded/ui"
 )
 
 var (
-	_ ui.Service       = uiService{}
+	_ ui.Service       = (*cluster.Service)(nil)
 	_ ui.DesktopDialer = consoleDialer{}
 )
-
-// uiService is the cluster Service as the UI consumes it: the two structs the
-// UI declares for itself (ui may not import cluster) are converted here.
-type uiService struct{ *cluster.Service }
-
-func (c uiService) ListAudit(ctx context.Context, a model.Actor, q ui.AuditQuery) ([]model.AuditEvent, error) {
-	return c.Service.ListAudit(ctx, a, cluster.AuditFilter(q))
-}
-
-func (c uiService) OpenDesktop(ctx context.Context, a model.Actor, id, remote string) (ui.DesktopGrant, error) {
-	g, err := c.Service.OpenDesktop(ctx, a, id, remote)
-	return ui.DesktopGrant(g), err
-}
-
-func (c uiService) CloseDesktop(ctx context.Context, a model.Actor, g ui.DesktopGrant, d time.Duration, reason string) error {
-	return c.Service.CloseDesktop(ctx, a, cluster.DesktopAccess(g), d, reason)
-}
 
 // consoleDialer opens a workstation's VNC console for the desktop proxy.
 type consoleDialer struct{ hv *hypervisor.Driver }
@@ -76,7 +57,7 @@ func (d *daemon) serveUI(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("loading the UI certificate (ui.tls_cert, ui.tls_key): %w", err)
 	}
 	h := ui.New(ui.Config{DesktopIdleTimeout: d.cfg.UI.DesktopIdleTimeout, Version: version, Health: d.nodeHealth},
-		uiService{d.svc}, consoleDialer{d.hv}, d.log.With(slog.String("component", "ui")))
+		d.svc, consoleDialer{d.hv}, d.log.With(slog.String("component", "ui")))
 	ln, err := net.Listen("tcp", d.cfg.UI.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listening for the UI on %s (ui.listen): %w", d.cfg.UI.Listen, err)

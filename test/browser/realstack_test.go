@@ -18,27 +18,7 @@ import (
 	"github.com/sded/sded/ui"
 )
 
-// clusterUI adapts *cluster.Service to ui.Service: the two structs the
-// service shares with the UI (its audit filter and desktop grant) are
-// declared in package cluster, which the UI may not import, so the UI
-// declares identical ones and this adapter converts. cmd/sded needs the same
-// three methods until those types move to package model.
-type clusterUI struct{ *cluster.Service }
-
-func (c clusterUI) ListAudit(ctx context.Context, a model.Actor, q ui.AuditQuery) ([]model.AuditEvent, error) {
-	return c.Service.ListAudit(ctx, a, cluster.AuditFilter(q))
-}
-
-func (c clusterUI) OpenDesktop(ctx context.Context, a model.Actor, id, remote string) (ui.DesktopGrant, error) {
-	g, err := c.Service.OpenDesktop(ctx, a, id, remote)
-	return ui.DesktopGrant(g), err
-}
-
-func (c clusterUI) CloseDesktop(ctx context.Context, a model.Actor, g ui.DesktopGrant, d time.Duration, reason string) error {
-	return c.Service.CloseDesktop(ctx, a, cluster.DesktopAccess(g), d, reason)
-}
-
-var _ ui.Service = clusterUI{}
+var _ ui.Service = (*cluster.Service)(nil)
 
 // startCluster bootstraps a one-node cluster (raft, bbolt, FSM) in a
 // temporary directory and returns its Service and node ID.
@@ -106,7 +86,7 @@ func TestRealStackDesktop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("creating the project: %v", err)
 	}
-	base := startServer(t, clusterUI{svc}, unixDialer(sock))
+	base := startServer(t, svc, unixDialer(sock))
 	desktopFlow(t, flow{
 		base: base, username: "alice", password: "correct horse battery", projectID: p.ID, slug: "diabetes",
 		shot: "desktop-real-stack.png",
