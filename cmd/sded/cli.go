@@ -430,9 +430,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "audit log intact: %d entries, hash chain verified\n", r["entries"])
 		return nil
 	}
-	st, err := state.Open(statePath(cfg))
+	// sded is not running here: read the state file directly, read-only.
+	st, err := state.OpenReadOnly(statePath(cfg))
 	if err != nil {
-		return fmt.Errorf("opening state (is sded running? then its socket is missing): %w", err)
+		return fmt.Errorf("opening state %s read-only: %w", statePath(cfg), err)
 	}
 	defer st.Close()
 	if args[0] == "export" {
