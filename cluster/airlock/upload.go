@@ -68,7 +68,25 @@ func (e *Engine) AddFile(ctx context.Context, actor model.Actor, requestID, name
 	if err != nil {
 		return r, err
 	}
+	// An exported table is checked while it streams into the store (a
+	// second reader of the same bytes), so that a table the checks cannot
+	// read is refused at upload without reading the file twice.
+	var checked <-chan checkOutcome
+	var tee *io.PipeWriter
+	if r.Direction == model.AirlockExport && strings.EqualFold(extension(name), "csv") {
+		var pr *io.PipeReader
+		pr, tee = io.Pipe()
+		body = io.TeeReader(body, tee)
+		checked = e.checkStream(ctx, r.ID, name, pr)
+	}
 	sf, err := e.put(ctx, r.ProjectID, staging, pkey, name, body, opt)
+	if tee != nil {
+		tee.CloseWithError(err) // nil: the checker sees the end of the file
+	}
+	var check checkOutcome
+	if checked != nil {
+		check = <-checked
+	}
 	if err != nil {
 		if isRefusal(err) {
 			return r, e.refused(ctx, actor, r, "airlock.upload", name, err)
@@ -80,15 +98,14 @@ func (e *Engine) AddFile(ctx context.Context, actor model.Actor, requestID, name
 			e.log.ErrorContext(ctx, "removing a refused staged file", slog.String("request", r.ID), slog.Any("err", derr))
 		}
 	}
-	if r.Direction == model.AirlockExport && strings.EqualFold(extension(name), "csv") {
-		res, err := e.cfg.Checker.Check(ctx, r.ID, 0, []CheckInput{{Name: name, Open: e.opener(r.ProjectID, staging, sf)}}, model.MaxDisclosureRecordLen)
-		if err != nil {
+	if checked != nil {
+		if check.err != nil {
 			discard()
-			return r, err
+			return r, check.err
 		}
-		if res.Status[name] == StatusError {
+		if check.res.Status[name] == StatusError {
 			discard()
-			return r, e.refused(ctx, actor, r, "airlock.upload", name, model.FieldError("file", "%s cannot be checked: %s", quote(name), res.Errors[name]))
+			return r, e.refused(ctx, actor, r, "airlock.upload", name, model.FieldError("file", "%s cannot be checked: %s", quote(name), check.res.Errors[name]))
 		}
 	}
 	out, err := e.cfg.Commands.AddAirlockFile(ctx, actor, model.AddAirlockFile{RequestID: r.ID, Name: sf.Name, Size: sf.Size, SHA256: sf.SHA256})
@@ -141,4 +158,23 @@ func extension(name string) string {
 		return name[i+1:]
 	}
 	return ""
+}
+
+type checkOutcome struct {
+	res CheckResult
+	err error
+}
+
+// checkStream runs the disclosure check over r on its own goroutine. It
+// always reads r to the end, so the writer feeding it never blocks.
+func (e *Engine) checkStream(ctx context.Context, requestID, name string, r *io.PipeReader) <-chan checkOutcome {
+	out := make(chan checkOutcome, 1)
+	go func() {
+		res, err := e.cfg.Checker.Check(ctx, requestID, 0, []CheckInput{{Name: name, Open: func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(r), nil
+		}}}, model.MaxDisclosureRecordLen)
+		io.Copy(io.Discard, r)
+		out <- checkOutcome{res, err}
+	}()
+	return out
 }

@@ -40,7 +40,7 @@ func (c *clock) Add(d time.Duration) {
 // the real staged store, disclosure checker, pseudonymiser and volumes, and
 // the airlock engine over them.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	node   *cluster.Node
 	st     *state.Store
 	svc    *cluster.Service
@@ -57,7 +57,7 @@ type env struct {
 	maxFile int64
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,14 +67,23 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("SDED_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func newEnv(t *testing.T, opts ...func(*airlock.Config)) *env {
+func newEnv(t testing.TB, opts ...func(*airlock.Config)) *env {
+	t.Helper()
+	return newEnvLimit(t, 1<<20, opts...)
+}
+
+// newBenchEnv is an env whose staged store takes files up to 1 GiB.
+func newBenchEnv(t testing.TB) *env { return newEnvLimit(t, 1<<30) }
+
+// newEnvLimit is newEnv with the staged store's per-file limit.
+func newEnvLimit(t testing.TB, maxFile int64, opts ...func(*airlock.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -94,7 +103,7 @@ func newEnv(t *testing.T, opts ...func(*airlock.Config)) *env {
 	svc := cluster.NewService(node, st, cluster.ServiceConfig{NodeID: node.ID(), Clock: c.Now, AirlockApprovals: 2,
 		Argon2:   auth.Argon2Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		Flavours: map[string]cluster.Flavour{"small": {VCPU: 1, MemoryMiB: 512, DiskGiB: 4}}, Logger: log})
-	e := &env{t: t, node: node, st: st, svc: svc, clock: c, system: model.Actor{NodeID: node.ID()}, dir: dir, maxFile: 1 << 20}
+	e := &env{t: t, node: node, st: st, svc: svc, clock: c, system: model.Actor{NodeID: node.ID()}, dir: dir, maxFile: maxFile}
 	root, err := svc.CreateUser(ctx, e.system, model.CreateUser{Username: "root", DisplayName: "Root", Admin: true}, "root password 123")
 	if err != nil {
 		t.Fatal(err)
