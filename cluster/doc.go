@@ -28,6 +28,9 @@
 // signs a certificate request that carries a valid, unexpired, unused join
 // token. Every refusal is logged and audited (access.denied, join.denied).
 //
+// Members trust each other fully (each holds the whole replicated state);
+// the certificate is what makes a machine a member.
+//
 // # Joining
 //
 // On any member, CreateJoinToken returns "sdj1.<secret>.<CA fingerprint>".

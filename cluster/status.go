@@ -36,6 +36,8 @@ type NodeStatus struct {
 	// SignsCertificates says this node holds the CA key (creates and redeems
 	// join tokens).
 	SignsCertificates bool `json:"signs_certificates"`
+	// CertExpires is when this node's certificate expires.
+	CertExpires time.Time `json:"cert_expires"`
 }
 
 // Peer is one member of the configuration as seen from this node.
@@ -65,6 +67,7 @@ func (n *Node) selfStatus() NodeStatus {
 		Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: a,
 		SignsCertificates: n.ident.caKey != nil,
+		CertExpires:       n.ident.cert.NotAfter,
 	}
 	if s.State != raft.Leader.String() {
 		s.LastContact = time.Since(n.raft.LastContact())
