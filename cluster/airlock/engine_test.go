@@ -169,8 +169,13 @@ func TestAddFileFailuresLeaveNothing(t *testing.T) {
 		g := newRig(t, nil)
 		g.files.max = 4
 		r := g.export(t, nil)
-		_, err := g.e.AddFile(ctx, ann, r.ID, "a.txt", strings.NewReader("12345"), FileOptions{})
-		wantCode(t, err, model.CodeTooLarge)
+		for _, name := range []string{"a.txt", "a.csv"} { // a table streams through the checker too
+			_, err := g.e.AddFile(ctx, ann, r.ID, name, strings.NewReader(strings.Repeat("1,2\n", 1<<16)), FileOptions{})
+			wantCode(t, err, model.CodeTooLarge)
+		}
+		if g.files.count() != 0 {
+			t.Errorf("files stored")
+		}
 	})
 	t.Run("store failure is not a refusal", func(t *testing.T) {
 		g := newRig(t, nil)
