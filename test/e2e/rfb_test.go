@@ -16,8 +16,8 @@ import (
 // read and dropped so the connection never stalls.
 type rfbKeyboard struct {
 	conn net.Conn
-	// Delay between key events: the guest's PS/2 queue is small and a busy
-	// TCG guest drains it slowly.
+	// Delay after each key press: QEMU's PS/2 keyboard queue holds only 16
+	// bytes, drops what does not fit, and a busy TCG guest drains it slowly.
 	Delay time.Duration
 }
 
@@ -28,7 +28,7 @@ func dialRFB(path string) (*rfbKeyboard, error) {
 		return nil, fmt.Errorf("connecting to VNC socket: %w", err)
 	}
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	k := &rfbKeyboard{conn: c, Delay: 3 * time.Millisecond}
+	k := &rfbKeyboard{conn: c, Delay: 8 * time.Millisecond}
 	if err := k.handshake(bufio.NewReader(c)); err != nil {
 		c.Close()
 		return nil, err
@@ -98,6 +98,7 @@ func (k *rfbKeyboard) Close() error { return k.conn.Close() }
 const (
 	keyReturn = 0xff0d
 	keyShiftL = 0xffe1
+	keyCtrlL  = 0xffe3
 )
 
 // shifted holds the characters a US keyboard types with Shift.
@@ -110,7 +111,6 @@ func (k *rfbKeyboard) key(sym uint32, down bool) error {
 	}
 	binary.BigEndian.PutUint32(msg[4:], sym)
 	_, err := k.conn.Write(msg)
-	time.Sleep(k.Delay)
 	return err
 }
 
@@ -127,8 +127,26 @@ func (k *rfbKeyboard) press(sym uint32, shift bool) error {
 		return err
 	}
 	if shift {
-		return k.key(keyShiftL, false)
+		if err := k.key(keyShiftL, false); err != nil {
+			return err
+		}
 	}
+	time.Sleep(k.Delay)
+	return nil
+}
+
+// Interrupt presses Ctrl-C: the shell drops a half-typed line or
+// here-document.
+func (k *rfbKeyboard) Interrupt() error {
+	for _, e := range []struct {
+		sym  uint32
+		down bool
+	}{{keyCtrlL, true}, {'c', true}, {'c', false}, {keyCtrlL, false}} {
+		if err := k.key(e.sym, e.down); err != nil {
+			return err
+		}
+	}
+	time.Sleep(k.Delay)
 	return nil
 }
 
