@@ -25,7 +25,7 @@ type probe struct {
 	// passed the firewall), "blocked" (timeout, unreachable or blocked) or
 	// an exact value.
 	want string
-	got           string
+	got  string
 }
 
 func (p *probe) pass() bool {
