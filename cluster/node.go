@@ -202,6 +202,11 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading raft state: %w", err)
 	}
+	if !hasState && bootstrap && ident.caKey == nil {
+		// Only the node that created the CA may found a cluster; a node that
+		// joined but lost its raft state must not start a second one.
+		return nil, fmt.Errorf("%s has a certificate from a cluster this node joined but no raft state: remove the data directory and join again", cfg.TLSDir)
+	}
 	fsm := wrapFSM(cfg.FSM, n.applied, n.storeAppliedIndex)
 	if n.raft, err = raft.NewRaft(rc, fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
@@ -211,10 +216,6 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 	go n.syncNodes()
 
 	switch {
-	case !hasState && bootstrap && ident.caKey == nil:
-		// Only the node that created the CA may found a cluster; a node that
-		// joined but lost its raft state must not start a second one.
-		return nil, fmt.Errorf("%s has a certificate from a cluster this node joined but no raft state: remove the data directory and join again", cfg.TLSDir)
 	case !hasState && bootstrap:
 		n.logger.Info("bootstrapping a one-node cluster", "node", cfg.NodeID, "addr", cfg.AdvertiseAddr)
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
