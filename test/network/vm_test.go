@@ -144,6 +144,16 @@ result macspoof_ping "$(png 10.80.1.10)"
 		if r = guest.Parse(serial); r.Done {
 			break
 		}
+		// The probe powers the guest off when done; before that, a domain
+		// that is gone was removed by someone else.
+		if info, err := d.State(ctx, name); err != nil || info.State == hypervisor.StateStopped {
+			if serial, _ = d.ReadSerial(ctx, name, 1<<20); guest.Parse(serial).Done {
+				r = guest.Parse(serial)
+				break
+			}
+			t.Fatalf("the VM stopped before its probe finished (state %v, %v): was it removed by another "+
+				"sded instance on this host, which deletes sded domains it does not know?\nserial:\n%s", info.State, err, serial)
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no probe report from the VM; serial console:\n%s", serial)
 		}
