@@ -147,6 +147,7 @@ func TestProjectIsolation(t *testing.T) {
 		w.ns.MustRun(t, "ip", "-6", "route", "add", "default", "via", w.ip6[:strings.LastIndex(w.ip6, ":")]+":1")
 		serveTCP(t, w.ns, ":7777")
 		serveUDP(t, w.ns, ":7778")
+		serveUDP(t, w.ns, ":53") // a workstation running a DNS server
 	}
 	// Let neighbour discovery settle the first time.
 	time.Sleep(200 * time.Millisecond)
@@ -202,6 +203,9 @@ func TestProjectIsolation(t *testing.T) {
 		tcp("other project", a1, hp(b1.ip, "7777"), "workstation", false),
 		udp("other project", a1, hp(b1.ip, "7778"), "workstation", false),
 		ping("other project", a1, b1.ip, false),
+		dns("other project", a1, hp(b1.ip, "53"), false),
+		tcp("other project v6", a1, hp(b1.ip6, "7777"), "workstation over IPv6", false),
+		dns("same project", a1, hp(a2.ip, "53"), true),
 		tcp("other project", b1, hp(a1.ip, "7777"), "workstation", false),
 		tcp("other project", c1, hp(a2.ip, "7777"), "workstation", false),
 		tcp("other project", a1, hp(gwB, "9443"), "B's gateway service", false),
@@ -215,6 +219,7 @@ func TestProjectIsolation(t *testing.T) {
 		tcp("host ports", a1, hp(hostV4, "8443"), "UI on uplink address", false),
 		tcp("host ports", b1, hp(hostV4, "22"), "ssh on uplink address", false),
 		tcp("host ports", c1, hp(gwC, "8443"), "management UI", false),
+		tcp("host ports v6", a1, hp("2001:db8:ff::1", "8443"), "UI on uplink IPv6", false),
 
 		tcp("ipv6 on bridge", a1, hp(a2.ip6, "7777"), "peer over IPv6", false),
 		ping("ipv6 on bridge", a1, a2.ip6, false),
@@ -260,6 +265,13 @@ func TestProjectIsolation(t *testing.T) {
 		}
 	})
 	t.Run("real VM on project A", func(t *testing.T) { vmWorkstation(t, host, m, pool, cfg, inetV4) })
+	t.Run("bridges have no IPv6 address", func(t *testing.T) {
+		for _, id := range []string{"proj-a", "proj-b", "proj-c"} {
+			if out := host.MustRun(t, "ip", "-6", "addr", "show", "dev", network.BridgeName(id)); strings.TrimSpace(out) != "" {
+				t.Errorf("bridge of %s has IPv6 addresses:\n%s", id, out)
+			}
+		}
+	})
 	t.Run("host chains keep their policy", func(t *testing.T) {
 		out := host.MustRun(t, "iptables-save", "-t", "filter")
 		for _, want := range []string{":INPUT ACCEPT", ":FORWARD ACCEPT", ":OUTPUT ACCEPT", "-A INPUT -j SDED-INPUT", "-A FORWARD -j SDED-FORWARD"} {

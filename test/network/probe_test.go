@@ -160,7 +160,7 @@ func runProbes(t *testing.T, title string, ps []*probe) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s\n%-14s %-6s %-30s %-26s %-8s %-8s %s\n", title, "GROUP", "FROM", "PROBE", "TO", "WANT", "GOT", "")
+	fmt.Fprintf(&b, "\n%s\n%-16s %-6s %-30s %-26s %-8s %-8s %s\n", title, "GROUP", "FROM", "PROBE", "TO", "WANT", "GOT", "")
 	bad := 0
 	for _, p := range ps {
 		got := "ok"
@@ -176,7 +176,7 @@ func runProbes(t *testing.T, title string, ps []*probe) {
 			mark = "  <-- MISMATCH: " + fmt.Sprint(p.err)
 			bad++
 		}
-		fmt.Fprintf(&b, "%-14s %-6s %-30s %-26s %-8s %-8s%s\n", p.group, p.from, p.what, p.to, want, got, mark)
+		fmt.Fprintf(&b, "%-16s %-6s %-30s %-26s %-8s %-8s%s\n", p.group, p.from, p.what, p.to, want, got, mark)
 	}
 	t.Log(b.String())
 	if bad > 0 {
