@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sded/sded/cluster"
+	"github.com/sded/sded/cluster/airlock"
 	"github.com/sded/sded/cluster/fsm"
 	"github.com/sded/sded/cluster/model"
 	"github.com/sded/sded/cluster/reconcile"
@@ -19,6 +20,7 @@ import (
 	"github.com/sded/sded/network"
 	"github.com/sded/sded/network/dhcp"
 	"github.com/sded/sded/storage"
+	"github.com/sded/sded/ui/gateway"
 )
 
 // daemon is a running sded node: replicated state, drivers and controllers.
@@ -35,6 +37,9 @@ type daemon struct {
 	net   *network.Manager
 	dhcp  *dhcp.Pool
 	rec   *reconcile.Reconciler
+
+	airlock *airlock.Engine
+	gateway *gateway.Gateway
 
 	closers []func()
 }
@@ -143,11 +148,14 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 	d.dhcp = dhcp.NewPool(log.With(slog.String("component", "dhcp")))
 	d.closers = append(d.closers, d.dhcp.Close)
 
+	if err := d.startAirlock(); err != nil {
+		return nil, err
+	}
 	d.rec = reconcile.New(reconcile.Config{
 		NodeID:      d.node.ID(),
 		Desired:     d.svc,
 		Reporter:    d.svc,
-		Networks:    &networkAdapter{m: d.net, dhcp: d.dhcp, airlockPort: uint16(cfg.Network.AirlockPort)},
+		Networks:    &networkAdapter{m: d.net, dhcp: d.dhcp, airlockPort: uint16(cfg.Network.AirlockPort), onApplied: d.gatewayListeners},
 		Volumes:     &volumeAdapter{v: d.vols, kek: d.kek, dir: filepath.Join(cfg.Node.DataDir, "seeds")},
 		Domains:     &domainAdapter{hv: d.hv, typ: hypervisor.Type(cfg.Hypervisor.DomainType), runDir: filepath.Join(cfg.Node.DataDir, "run")},
 		Logger:      log.With(slog.String("component", "reconcile")),
@@ -192,6 +200,7 @@ func (d *daemon) leaderTasks(ctx context.Context) {
 		if err := d.ensureProjectKeys(ctx); err != nil {
 			d.log.Warn("creating project keys", slog.Any("err", err))
 		}
+		d.releaseApproved(ctx)
 		if time.Since(last) < 30*time.Second {
 			continue
 		}
@@ -236,6 +245,21 @@ func (d *daemon) ensureProjectKeys(ctx context.Context) error {
 		d.rec.Kick()
 	}
 	return errors.Join(errs...)
+}
+
+// releaseApproved finishes releases that a crash interrupted.
+func (d *daemon) releaseApproved(ctx context.Context) {
+	projects, err := d.store.Projects()
+	if err != nil {
+		return
+	}
+	for _, p := range projects {
+		if p.State == model.ProjectActive {
+			if err := d.airlock.ReleaseApproved(ctx, p.ID); err != nil {
+				d.log.Warn("releasing approved airlock requests", slog.String("project", p.Slug), slog.Any("err", err))
+			}
+		}
+	}
 }
 
 func (d *daemon) userNames(_ context.Context, id string) (string, string) {
