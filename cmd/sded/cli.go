@@ -369,6 +369,49 @@ func workstationOp(op string) func(context.Context, *localClient, *flag.FlagSet,
 	}
 }
 
+var airlockCommands = []sub{
+	{name: "list", usage: "list --as USER PROJECT", args: 1, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		var rs []model.AirlockRequest
+		if err := c.call(ctx, "/v1/airlock/list", map[string]any{"as": as, "Project": fs.Arg(0)}, &rs); err != nil {
+			return err
+		}
+		return printResult(out, rs, func(w io.Writer) {
+			fmt.Fprintln(w, "ID\tDIRECTION\tSTATE\tFILES\tTITLE")
+			for _, r := range rs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", r.ID, r.Direction, r.State, len(r.Files), r.Title)
+			}
+		})
+	}},
+	{name: "return", usage: "return --as CHECKER --reason TEXT ID  (back to the requester for changes)", args: 1, flags: reasonFlag, run: airlockMove(model.AirlockReturned)},
+	{name: "reject", usage: "reject --as CHECKER --reason TEXT ID", args: 1, flags: reasonFlag, run: airlockMove(model.AirlockRejected)},
+	{name: "revoke", usage: "revoke --as USER --reason TEXT ID", args: 1, flags: reasonFlag, run: airlockMove(model.AirlockRevoked)},
+	{name: "vote", usage: "vote --as CHECKER ID FILE approve|reject", args: 3, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		var r model.AirlockRequest
+		if err := c.call(ctx, "/v1/airlock/vote", map[string]any{"as": as, "ID": fs.Arg(0), "File": fs.Arg(1), "Decision": fs.Arg(2)}, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "voted %s on %s; request %s is %s\n", fs.Arg(2), fs.Arg(1), r.ID, r.State)
+		return nil
+	}},
+	{name: "download", usage: "download --as REQUESTER ID FILE > FILE  (released exports only)", args: 2, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		if j, ok := out.(jsonOnly); ok {
+			out = j.Writer
+		}
+		return c.download(ctx, "/v1/airlock/download", map[string]any{"as": as, "ID": fs.Arg(0), "File": fs.Arg(1)}, out)
+	}},
+}
+
+func airlockMove(to model.AirlockState) func(context.Context, *localClient, *flag.FlagSet, string, io.Writer) error {
+	return func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		var r model.AirlockRequest
+		if err := c.call(ctx, "/v1/airlock/transition", map[string]any{"as": as, "ID": fs.Arg(0), "To": string(to), "Reason": str(fs, "reason")}, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "request %s is %s\n", r.ID, r.State)
+		return nil
+	}
+}
+
 var nodeCommands = []sub{
 	{name: "list", usage: "list", run: func(ctx context.Context, c *localClient, _ *flag.FlagSet, _ string, out io.Writer) error {
 		var st cluster.Status

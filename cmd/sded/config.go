@@ -147,7 +147,7 @@ func LoadConfig(path string) (*Config, error) {
 
 var (
 	sectionRe = regexp.MustCompile(`^\[([a-z]+)(?:\.([a-z0-9][a-z0-9_-]{0,31}))?\]$`)
-	nodeIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+	nodeIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 )
 
 type setter func(cfg *Config, flavour string, v string) (allowed string, ok bool)
@@ -158,7 +158,7 @@ var keys = map[string]map[string]setter{
 	"node": {
 		"id": func(c *Config, _, v string) (string, bool) {
 			c.Node.ID = v
-			return "empty (the host name) or lower-case letters, digits, '.' and '-', up to 63", v == "" || nodeIDRe.MatchString(v)
+			return "empty (the host name) or lower-case letters, digits, '_' and '-', up to 63", v == "" || nodeIDRe.MatchString(v)
 		},
 		"data_dir": absPath(func(c *Config) *string { return &c.Node.DataDir }, false),
 	},
@@ -319,9 +319,11 @@ func finishConfig(c *Config, name string) error {
 		if err != nil {
 			return fmt.Errorf("node.id is empty and the host name is unknown: %w", err)
 		}
-		c.Node.ID = strings.ToLower(h)
+		// The short host name: node IDs carry no dots.
+		short, _, _ := strings.Cut(strings.ToLower(h), ".")
+		c.Node.ID = short
 		if !nodeIDRe.MatchString(c.Node.ID) {
-			return &ConfigError{File: name, Key: "node.id", Value: c.Node.ID, Allowed: "the host name is not a valid node id; set node.id to lower-case letters, digits, '.' and '-'"}
+			return &ConfigError{File: name, Key: "node.id", Value: c.Node.ID, Allowed: "the host name is not a valid node id; set node.id to lower-case letters, digits, '_' and '-'"}
 		}
 	}
 	if c.Cluster.Advertise == "" {

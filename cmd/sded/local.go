@@ -148,6 +148,11 @@ type workstationReq struct {
 	Project, Name, Image, Flavour, ID, Op, Owner string
 }
 
+type airlockReq struct {
+	Project, ID, File, To, Reason, Decision string
+	As                                      string `json:"as"`
+}
+
 type nodeReq struct {
 	ID  string
 	TTL time.Duration
@@ -304,6 +309,47 @@ func (d *daemon) localMux() *http.ServeMux {
 	mux.Handle("POST /v1/audit/verify", localHandler(d, func(ctx context.Context, _ model.Actor, _ struct{}) (any, error) {
 		n, err := d.store.VerifyAudit(ctx)
 		return map[string]int{"entries": n}, err
+	}))
+	mux.Handle("POST /v1/airlock/list", localHandler(d, func(ctx context.Context, a model.Actor, r airlockReq) (any, error) {
+		p, err := d.store.ProjectBySlug(r.Project)
+		if err != nil {
+			return nil, err
+		}
+		return d.svc.AirlockRequests(ctx, a, p.ID)
+	}))
+	mux.Handle("POST /v1/airlock/transition", localHandler(d, func(ctx context.Context, a model.Actor, r airlockReq) (any, error) {
+		return d.airlock.Transition(ctx, a, r.ID, model.AirlockState(r.To), r.Reason)
+	}))
+	mux.Handle("POST /v1/airlock/vote", localHandler(d, func(ctx context.Context, a model.Actor, r airlockReq) (any, error) {
+		return d.airlock.Vote(ctx, a, r.ID, r.File, model.VoteDecision(r.Decision))
+	}))
+	mux.Handle("POST /v1/airlock/download", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req airlockReq
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			writeLocalError(w, model.Errorf(model.CodeInvalid, "bad request body: %v", err))
+			return
+		}
+		u, err := d.store.UserByUsername(req.As)
+		if err != nil {
+			writeLocalError(w, model.Errorf(model.CodeNotFound, "no user %q to act as", req.As))
+			return
+		}
+		a := model.Actor{UserID: u.ID}
+		link, err := d.airlock.Link(r.Context(), a, req.ID, req.File)
+		if err != nil {
+			writeLocalError(w, err)
+			return
+		}
+		dl, err := d.airlock.Download(r.Context(), a, link.Token)
+		if err != nil {
+			writeLocalError(w, err)
+			return
+		}
+		defer dl.Body.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := io.Copy(w, dl.Body); err != nil {
+			d.log.Warn("airlock download", slog.Any("err", err))
+		}
 	}))
 	mux.HandleFunc("GET /v1/audit/export", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -463,6 +509,32 @@ func (c *localClient) call(ctx context.Context, path string, req, out any) error
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// download posts req and copies the answer's body to w.
+func (c *localClient) download(ctx context.Context, path string, req any, w io.Writer) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://sded"+path, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return fmt.Errorf("talking to sded: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var le localError
+		if err := json.NewDecoder(resp.Body).Decode(&le); err != nil {
+			return fmt.Errorf("sded answered %s", resp.Status)
+		}
+		return &le
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // stream copies a GET response to w.
