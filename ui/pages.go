@@ -253,7 +253,3 @@ func (s *server) memberRemove(w http.ResponseWriter, r *http.Request, p *princip
 	http.Redirect(w, r, "/projects/"+id, http.StatusSeeOther)
 	return nil
 }
-
-func (s *server) airlockPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	return render(w, r, http.StatusOK, view.AirlockPage(s.layout(r, p, "Airlock")))
-}

@@ -52,6 +52,14 @@ const (
 	actNodeList      = model.ActNodeManage
 	actAuditRead     = model.ActAuditRead
 	actAirlockList   = model.ActAirlockRead
+	actAirlockRead   = model.ActAirlockRead
+	actAirlockImport = model.ActAirlockCreateImport
+	actAirlockEdit   = model.ActAirlockEdit
+	actAirlockNote   = model.ActAirlockComment
+	actAirlockReview = model.ActAirlockReviewExport // an import's review also needs airlock.review_import (checked in the handler)
+	actAirlockView   = model.ActAirlockFileView
+	actAirlockRevoke = model.ActAirlockRevoke
+	actAirlockFetch  = model.ActAirlockDownload
 	actTokenList     = model.ActTokenManage
 	actTokenCreate   = model.ActTokenManage
 	actTokenDelete   = model.ActTokenManage
@@ -96,7 +104,22 @@ func (s *server) routes() []route {
 		{"POST", "/workstations/{id}/delete", signedIn, actWSDelete, false, s.workstationDelete},
 		{"GET", "/workstations/{id}/desktop", signedIn, actDesktop, false, s.desktopPage},
 		{"GET", "/workstations/{id}/desktop/ws", signedIn, actDesktop, false, s.desktopSocket},
-		{"GET", "/airlock", signedIn, actAirlockList, false, s.airlockPage},
+		{"GET", "/airlock", signedIn, actAirlockList, false, s.airlockHome},
+		{"GET", "/projects/{id}/airlock", signedIn, actAirlockList, false, s.airlockProjectPage},
+		{"POST", "/projects/{id}/airlock", signedIn, actAirlockImport, false, s.airlockCreate},
+		{"GET", "/airlock/{id}", signedIn, actAirlockRead, false, s.airlockRequestPage},
+		{"POST", "/airlock/{id}/files", signedIn, actAirlockEdit, false, s.airlockUpload},
+		{"POST", "/airlock/{id}/submit", signedIn, actAirlockEdit, false, s.airlockSubmit},
+		{"POST", "/airlock/{id}/comments", signedIn, actAirlockNote, false, s.airlockComment},
+		{"POST", "/airlock/{id}/votes", signedIn, actAirlockReview, false, s.airlockVote},
+		{"POST", "/airlock/{id}/return", signedIn, actAirlockReview, false, s.airlockMove(model.AirlockReturned)},
+		{"POST", "/airlock/{id}/reject", signedIn, actAirlockReview, false, s.airlockMove(model.AirlockRejected)},
+		{"POST", "/airlock/{id}/withdraw", signedIn, actAirlockEdit, false, s.airlockMove(model.AirlockWithdrawn)},
+		{"POST", "/airlock/{id}/cancel", signedIn, actAirlockEdit, false, s.airlockMove(model.AirlockCancelled)},
+		{"POST", "/airlock/{id}/revoke", signedIn, actAirlockRevoke, false, s.airlockMove(model.AirlockRevoked)},
+		{"GET", "/airlock/{id}/files/{file}", signedIn, actAirlockView, false, s.airlockFilePage},
+		{"GET", "/airlock/{id}/files/{file}/content", signedIn, actAirlockReview, false, s.airlockContent},
+		{"POST", "/airlock/download", signedIn, actAirlockFetch, false, s.airlockDownload},
 		{"GET", "/account/tokens", signedIn, actTokenList, false, s.tokensPage},
 		{"POST", "/account/tokens", signedIn, actTokenCreate, false, s.tokenCreate},
 		{"POST", "/account/tokens/{id}/delete", signedIn, actTokenDelete, false, s.tokenDelete},
@@ -137,6 +160,23 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/tokens", signedIn, actTokenList, true, s.apiTokens},
 		{"POST", "/api/v1/tokens", signedIn, actTokenCreate, true, s.apiTokenCreate},
 		{"DELETE", "/api/v1/tokens/{id}", signedIn, actTokenDelete, true, s.apiTokenDelete},
+		{"GET", "/api/v1/airlock", signedIn, actAirlockList, true, s.apiAirlockOutstanding},
+		{"GET", "/api/v1/projects/{id}/airlock", signedIn, actAirlockList, true, s.apiAirlockList},
+		{"POST", "/api/v1/projects/{id}/airlock", signedIn, actAirlockImport, true, s.apiAirlockCreate},
+		{"GET", "/api/v1/airlock/{id}", signedIn, actAirlockRead, true, s.apiAirlockGet},
+		{"PUT", "/api/v1/airlock/{id}/files/{file}", signedIn, actAirlockEdit, true, s.apiAirlockUpload},
+		{"POST", "/api/v1/airlock/{id}/submit", signedIn, actAirlockEdit, true, s.apiAirlockSubmit},
+		{"POST", "/api/v1/airlock/{id}/comments", signedIn, actAirlockNote, true, s.apiAirlockComment},
+		{"POST", "/api/v1/airlock/{id}/votes", signedIn, actAirlockReview, true, s.apiAirlockVote},
+		{"POST", "/api/v1/airlock/{id}/return", signedIn, actAirlockReview, true, s.apiAirlockMove(model.AirlockReturned)},
+		{"POST", "/api/v1/airlock/{id}/reject", signedIn, actAirlockReview, true, s.apiAirlockMove(model.AirlockRejected)},
+		{"POST", "/api/v1/airlock/{id}/withdraw", signedIn, actAirlockEdit, true, s.apiAirlockMove(model.AirlockWithdrawn)},
+		{"POST", "/api/v1/airlock/{id}/cancel", signedIn, actAirlockEdit, true, s.apiAirlockMove(model.AirlockCancelled)},
+		{"POST", "/api/v1/airlock/{id}/revoke", signedIn, actAirlockRevoke, true, s.apiAirlockMove(model.AirlockRevoked)},
+		{"GET", "/api/v1/airlock/{id}/files/{file}", signedIn, actAirlockView, true, s.apiAirlockFile},
+		{"GET", "/api/v1/airlock/{id}/files/{file}/content", signedIn, actAirlockReview, true, s.airlockContent},
+		{"POST", "/api/v1/airlock/{id}/files/{file}/link", signedIn, actAirlockFetch, true, s.apiAirlockLink},
+		{"POST", "/api/v1/airlock/download", signedIn, actAirlockFetch, true, s.apiAirlockDownload},
 	}
 }
 
@@ -144,7 +184,7 @@ func (s *server) routes() []route {
 // route's handler, and renders its error.
 func (s *server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit(rt))
 		w.Header().Set("Cache-Control", "no-store")
 		p, err := s.authenticate(r, rt)
 		if err == nil {

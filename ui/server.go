@@ -26,6 +26,15 @@ type Config struct {
 	// reachability) for the nodes page and /api/v1/nodes; without it they
 	// show only what the state records.
 	Health func(ctx context.Context) ([]NodeHealth, error)
+	// Airlock, if set, serves the airlock pages and /api/v1/airlock (the
+	// engine, *airlock.Engine); without it those routes answer 503.
+	Airlock Airlock
+	// AirlockDirectory reads airlock requests (*cluster.Service); nil means
+	// the Service passed to New, when it implements AirlockDirectory.
+	AirlockDirectory AirlockDirectory
+	// AirlockMaxUpload bounds the body of one airlock upload (a browser's
+	// multipart form or an API PUT); zero means 1 GiB.
+	AirlockMaxUpload int64
 }
 
 func (c Config) withDefaults() Config {
@@ -41,6 +50,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.AirlockMaxUpload <= 0 {
+		c.AirlockMaxUpload = 1 << 30
+	}
 	return c
 }
 
@@ -51,12 +63,18 @@ type server struct {
 	desktop DesktopDialer
 	log     *slog.Logger
 	novnc   bool // the noVNC client is embedded
+	// airlockDir reads airlock requests (Config.AirlockDirectory or svc).
+	airlockDir AirlockDirectory
 }
 
 // New returns the UI's HTTP handler: pages, the JSON API under /api/v1, the
 // desktop websocket and static files. Serve it over TLS only (TLSConfig).
 func New(cfg Config, svc Service, desktop DesktopDialer, logger *slog.Logger) http.Handler {
 	s := &server{cfg: cfg.withDefaults(), svc: svc, desktop: desktop, log: logger, novnc: novncPresent()}
+	s.airlockDir = resolveAirlockDirectory(cfg, svc)
+	if s.cfg.Airlock != nil && s.airlockDir == nil {
+		logger.Warn("the airlock engine is configured but nothing reads airlock requests: set ui.Config.AirlockDirectory")
+	}
 	if !s.novnc {
 		logger.Warn("noVNC is not embedded: the browser desktop is unavailable; run ui/assets/fetch.sh (make deps) and rebuild")
 	}

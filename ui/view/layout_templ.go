@@ -91,7 +91,7 @@ func page(l Layout) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if l.User != "" {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<a href=\"/projects\" data-testid=\"nav-projects\">Projects</a> <a href=\"/airlock\">Airlock</a> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<a href=\"/projects\" data-testid=\"nav-projects\">Projects</a> <a href=\"/airlock\" data-testid=\"nav-airlock\">Airlock</a> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
