@@ -66,6 +66,8 @@ var rules = []rule{
 		allowedExt: []string{"go.etcd.io/bbolt"}},
 	{prefix: "cluster/fsm", forbidden: []string{"cluster/reconcile", "ui", "hypervisor", "network", "storage", "cmd"},
 		allowedExt: []string{"go.etcd.io/bbolt", "github.com/hashicorp/raft"}},
+	{prefix: "cluster/airlock", forbidden: []string{"cluster/state", "cluster/fsm", "cluster/reconcile", "ui", "hypervisor", "network", "storage", "cmd"}},
+	{prefix: "cluster/auditlog", forbidden: []string{"cluster/state", "cluster/fsm", "cluster/reconcile", "ui", "hypervisor", "network", "storage", "cmd"}},
 	{prefix: "cluster/reconcile", forbidden: []string{"ui", "hypervisor", "network", "storage", "cmd"}},
 	{prefix: "hypervisor", forbidden: []string{"cluster", "ui", "network", "storage", "cmd"}},
 	{prefix: "network", forbidden: []string{"cluster", "ui", "hypervisor", "storage", "cmd"}},
@@ -98,8 +100,8 @@ func TestImportRules(t *testing.T) {
 							t.Errorf("%s imports %s, which ARCHITECTURE.md forbids", rel, irel)
 						}
 					}
-					if r.prefix == "ui" && irel == "cluster" {
-						t.Errorf("%s imports cluster: ui declares the Service interface it consumes instead", rel)
+					if (r.prefix == "ui" || r.prefix == "cluster/airlock" || r.prefix == "cluster/auditlog") && irel == "cluster" {
+						t.Errorf("%s imports cluster: it declares the interfaces it consumes instead", rel)
 					}
 					continue
 				}
