@@ -190,11 +190,16 @@ func BenchmarkAddProject(b *testing.B) {
 				if d := nsCheck(b, ns, m, base); len(d) > 0 {
 					b.Fatalf("drift after benchmark: %v", d[:min(len(d), 5)])
 				}
+				quick := time.Since(start)
+				m.inSync = false // as after a change by someone else: read everything
+				start = time.Now()
+				nsCheck(b, ns, m, base)
 				check := time.Since(start)
 				saves := rawSave(b, ns)
 				b.ReportMetric(ms(check), "check-ms")
-				fmt.Fprintf(os.Stdout, "  Check (drift scan) with %d projects: %.1f ms; the three *-save alone (concurrently): %.1f ms (ratio %.2f)\n",
-					n, ms(check), ms(saves), float64(check)/float64(saves))
+				fmt.Fprintf(os.Stdout, "  Check with %d projects: %.1f ms when the ruleset generation is unchanged; %.1f ms reading everything,\n"+
+					"    the three *-save alone (concurrently) %.1f ms (ratio %.2f)\n",
+					n, ms(quick), ms(check), ms(saves), float64(check)/float64(saves))
 			}
 		})
 	}

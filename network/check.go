@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // Check compares the host with cfg without changing it and returns every
@@ -28,7 +29,7 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	m.linkMem = ls
 	drifts := linkDrift(c, ls)
 	want := desired(c)
-	tables, err := m.observeAll(ctx)
+	tables, err := m.observeChanged(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -40,9 +41,32 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	return drifts, nil
 }
 
+// observeChanged returns the tables as the kernel holds them: from memory
+// when the ruleset generation shows nothing changed since Manager last knew
+// them exactly (and the last full read is recent), else read afresh.
+func (m *Manager) observeChanged(ctx context.Context) (map[family]table, error) {
+	if m.inSync && time.Since(m.lastFull) < fullCheckEvery {
+		if g, err := m.generation(); err == nil && g == m.synced {
+			out := map[family]table{}
+			for _, f := range families {
+				if m.applied[f] == nil {
+					return m.observeAll(ctx)
+				}
+				out[f] = *m.applied[f]
+			}
+			return out, nil
+		}
+	}
+	return m.observeAll(ctx)
+}
+
 // observeAll reads the three tables concurrently. On error Manager's memory
 // of all of them is dropped.
 func (m *Manager) observeAll(ctx context.Context) (map[family]table, error) {
+	// The generation is read first: a change during the reads moves it on,
+	// so the next Check reads again.
+	g, genErr := m.generation()
+	m.inSync = false
 	type result struct {
 		f   family
 		t   table
@@ -71,6 +95,7 @@ func (m *Manager) observeAll(ctx context.Context) (map[family]table, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
+	m.inSync, m.synced, m.lastFull = genErr == nil, g, time.Now()
 	return out, nil
 }
 

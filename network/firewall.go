@@ -110,6 +110,22 @@ func newExecTables(paths ToolPaths) (map[family]ruleTable, string, error) {
 	return tables, mode, nil
 }
 
+// allNFTables reports whether every family's tools use the nf_tables
+// backend (so one ruleset generation counter covers all of sded's rules).
+func allNFTables(tables map[family]ruleTable) bool {
+	for _, t := range tables {
+		et, ok := t.(*execTable)
+		if !ok {
+			return false
+		}
+		out, err := exec.Command(et.save, "--version").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("nf_tables")) {
+			return false
+		}
+	}
+	return true
+}
+
 // Save returns the filter table as the save program prints it.
 func (t *execTable) Save(ctx context.Context) (string, error) {
 	var stdout, stderr bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -45,7 +46,20 @@ type Manager struct {
 	mu      sync.Mutex
 	applied map[family]*table // nil: unknown, read before the next Set
 	linkMem []link            // nil: unknown, listed before the next Set
+
+	// With every family on nf_tables, gen reads the kernel's ruleset
+	// generation: while it stays at synced, applied is exactly what the
+	// kernel holds and Check need not read the tables (it still does every
+	// fullCheckEvery).
+	gen      func() (uint32, error)
+	synced   uint32
+	inSync   bool
+	lastFull time.Time
 }
+
+// fullCheckEvery bounds how long Check trusts an unchanged ruleset
+// generation before reading every table again anyway.
+const fullCheckEvery = time.Minute
 
 // New returns a Manager for the calling thread's network namespace (lock the
 // OS thread first when that is not the process's namespace). It fails with
@@ -64,8 +78,11 @@ func New(ctx context.Context, log *slog.Logger, opts Options) (*Manager, error) 
 		origin.Close()
 		return nil, fmt.Errorf("opening netlink: %w", err)
 	}
-	log.InfoContext(ctx, "network manager ready", "iptables_backend", mode)
 	m := newManager(log, netlinkLinks{h: h}, tables)
+	if allNFTables(tables) {
+		m.gen = nftGeneration
+	}
+	log.InfoContext(ctx, "network manager ready", "iptables_backend", mode, "generation_tracking", m.gen != nil)
 	m.sameNS = func() error {
 		cur, err := netns.Get()
 		if err != nil {
@@ -328,6 +345,7 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 		}
 		return out
 	}
+	g0, genErr := m.generation()
 	// The families are independent tables: apply them concurrently, each
 	// in one transaction.
 	errs := map[family]error{}
@@ -358,8 +376,14 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 		m.applied[f] = &next
 	}
 	if len(failed) == 0 {
+		// Still in sync if nobody else committed anything before or
+		// between our transactions.
+		g1, err1 := m.generation()
+		inSync := m.inSync && genErr == nil && err1 == nil && g0 == m.synced && g1 == g0+uint32(len(scripts))
+		m.inSync, m.synced = inSync, g1
 		return nil, nil
 	}
+	m.inSync = false
 	err = errors.Join(failed...)
 	prev = old()
 	for _, g := range families {
@@ -376,6 +400,14 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 		m.applied[g] = &t
 	}
 	return prev, err
+}
+
+// generation reads the ruleset generation, or fails when it is not tracked.
+func (m *Manager) generation() (uint32, error) {
+	if m.gen == nil {
+		return 0, errors.New("ruleset generation not tracked")
+	}
+	return m.gen()
 }
 
 // rulesetsOf extracts sded's part of tables, for undo.

@@ -1,0 +1,73 @@
+package network
+
+import (
+	"context"
+	"testing"
+)
+
+// TestNetnsGeneration: the generation moves by one per restore transaction
+// and not otherwise.
+func TestNetnsGeneration(t *testing.T) {
+	ns, _ := inNS(t, Options{})
+	var g0, g1, g2 uint32
+	if err := ns.Do(func() (err error) { g0, err = nftGeneration(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun(t, "iptables", "-N", "SDED-GENTEST")
+	if err := ns.Do(func() (err error) { g1, err = nftGeneration(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun(t, "iptables-save")
+	if err := ns.Do(func() (err error) { g2, err = nftGeneration(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("generations: %d, %d after a change, %d after a read", g0, g1, g2)
+	if g1 != g0+1 || g2 != g1 {
+		t.Fatalf("generation %d -> %d (change) -> %d (read); want +1 then unchanged", g0, g1, g2)
+	}
+}
+
+type countingTable struct {
+	ruleTable
+	saves *int
+}
+
+func (c countingTable) Save(ctx context.Context) (string, error) {
+	*c.saves++
+	return c.ruleTable.Save(ctx)
+}
+
+// TestNetnsCheckSkipsUnchanged: after Set, a Check on an unchanged host does
+// not read the tables (the ruleset generation did not move); a change by
+// hand moves it, and the next Check reads everything and reports the drift.
+func TestNetnsCheckSkipsUnchanged(t *testing.T) {
+	ns, m := inNS(t, Options{})
+	if m.gen == nil {
+		t.Skip("not every family uses nf_tables here")
+	}
+	saves := 0
+	for f, tb := range m.tables {
+		m.tables[f] = countingTable{tb, &saves}
+	}
+	cfg := states()["all"]
+	nsSet(t, ns, m, cfg)
+	saves = 0
+	for range 3 {
+		if d := nsCheck(t, ns, m, cfg); len(d) > 0 {
+			t.Fatalf("drift: %v", d)
+		}
+	}
+	if saves != 0 {
+		t.Fatalf("Check read the tables %d times though nothing changed", saves)
+	}
+	ns.MustRun(t, "iptables", "-D", "SDED-I-"+BridgeName("alpha")[2:], "-j", "DROP")
+	d := nsCheck(t, ns, m, cfg)
+	if saves != 3 || len(d) != 1 || d[0].Kind != DriftChainChanged {
+		t.Fatalf("after a change by hand: %d reads, drift %v; want 3 reads and the changed chain", saves, d)
+	}
+	nsSet(t, ns, m, cfg)
+	saves = 0
+	if d := nsCheck(t, ns, m, cfg); len(d) > 0 || saves != 0 {
+		t.Fatalf("after repair: drift %v, %d reads", d, saves)
+	}
+}
