@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 )
 
@@ -29,11 +30,11 @@ func TestNetnsGeneration(t *testing.T) {
 
 type countingTable struct {
 	ruleTable
-	saves *int
+	saves *atomic.Int32
 }
 
 func (c countingTable) Save(ctx context.Context) (string, error) {
-	*c.saves++
+	c.saves.Add(1)
 	return c.ruleTable.Save(ctx)
 }
 
@@ -45,29 +46,29 @@ func TestNetnsCheckSkipsUnchanged(t *testing.T) {
 	if m.gen == nil {
 		t.Skip("not every family uses nf_tables here")
 	}
-	saves := 0
+	var saves atomic.Int32
 	for f, tb := range m.tables {
 		m.tables[f] = countingTable{tb, &saves}
 	}
 	cfg := states()["all"]
 	nsSet(t, ns, m, cfg)
-	saves = 0
+	saves.Store(0)
 	for range 3 {
 		if d := nsCheck(t, ns, m, cfg); len(d) > 0 {
 			t.Fatalf("drift: %v", d)
 		}
 	}
-	if saves != 0 {
-		t.Fatalf("Check read the tables %d times though nothing changed", saves)
+	if n := saves.Load(); n != 0 {
+		t.Fatalf("Check read the tables %d times though nothing changed", n)
 	}
 	ns.MustRun(t, "iptables", "-D", "SDED-I-"+BridgeName("alpha")[2:], "-j", "DROP")
 	d := nsCheck(t, ns, m, cfg)
-	if saves != 3 || len(d) != 1 || d[0].Kind != DriftChainChanged {
-		t.Fatalf("after a change by hand: %d reads, drift %v; want 3 reads and the changed chain", saves, d)
+	if n := saves.Load(); n != 3 || len(d) != 1 || d[0].Kind != DriftChainChanged {
+		t.Fatalf("after a change by hand: %d reads, drift %v; want 3 reads and the changed chain", n, d)
 	}
 	nsSet(t, ns, m, cfg)
-	saves = 0
-	if d := nsCheck(t, ns, m, cfg); len(d) > 0 || saves != 0 {
-		t.Fatalf("after repair: drift %v, %d reads", d, saves)
+	saves.Store(0)
+	if d := nsCheck(t, ns, m, cfg); len(d) > 0 || saves.Load() != 0 {
+		t.Fatalf("after repair: drift %v, %d reads", d, saves.Load())
 	}
 }
