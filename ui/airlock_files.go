@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sded/sded/cluster/airlock"
 	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/ui/view"
 )
 
 // watchedReader remembers the error its reader returned, so an upload cut
@@ -79,7 +81,7 @@ func (s *server) airlockUpload(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	f := emptyForm()
 	fail := func(err error) error {
-		if !isUserError(err) {
+		if !isFormError(err) {
 			return err
 		}
 		io.CopyN(io.Discard, r.Body, 8<<20) // let the browser finish sending and read the answer
@@ -90,14 +92,17 @@ func (s *server) airlockUpload(w http.ResponseWriter, r *http.Request, p *princi
 		return s.renderAirlock(w, r, p, req, pr, airlockForms{upload: f}, statusOf(err))
 	}
 	if req.Direction != model.AirlockImport {
-		return fail(errExportUpload)
-	}
-	if r.ContentLength > s.cfg.AirlockMaxUpload {
-		return fail(s.uploadError("", &http.MaxBytesError{Limit: s.cfg.AirlockMaxUpload}, nil))
+		return errExportUpload
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return fail(model.FieldError("file", "send the files as a multipart/form-data form: %v", err))
+	}
+	if r.ContentLength > s.cfg.AirlockMaxUpload {
+		// Refused before any file is read; the fields before the files
+		// are kept for the redisplayed form.
+		keepFields(mr, &f)
+		return fail(s.uploadError("", &http.MaxBytesError{Limit: s.cfg.AirlockMaxUpload}, nil))
 	}
 	var columns []string
 	stored := 0
@@ -234,4 +239,27 @@ func (s *server) airlockDownload(w http.ResponseWriter, r *http.Request, p *prin
 		s.log.Warn("sending a downloaded airlock file", "file", strconv.Quote(d.File.Name), "err", err)
 	}
 	return nil
+}
+
+// keepFields reads the form's text fields that come before its first file
+// into f, so a refused upload's form keeps what was typed.
+func keepFields(mr *multipart.Reader, f *view.Form) {
+	for range 8 {
+		part, err := mr.NextRawPart()
+		if err != nil {
+			return
+		}
+		_, params, perr := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		_, isFile := params["filename"]
+		if perr != nil || isFile {
+			part.Close()
+			return
+		}
+		if params["name"] == "pseudonymise" {
+			if b, err := io.ReadAll(io.LimitReader(part, maxColumnsLen)); err == nil {
+				f.Values["pseudonymise"] = string(b)
+			}
+		}
+		part.Close()
+	}
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -71,7 +72,7 @@ func (s *server) airlockCreate(w http.ResponseWriter, r *http.Request, p *princi
 		http.Redirect(w, r, "/airlock/"+url.PathEscape(req.ID), http.StatusSeeOther)
 		return nil
 	}
-	if !isUserError(err) {
+	if !isFormError(err) {
 		return err
 	}
 	addError(&f, err, "title", "context")
@@ -125,7 +126,7 @@ func (s *server) airlockFormDone(w http.ResponseWriter, r *http.Request, p *prin
 		http.Redirect(w, r, "/airlock/"+url.PathEscape(req.ID), http.StatusSeeOther)
 		return nil
 	}
-	if !isUserError(err) {
+	if !isFormError(err) {
 		return err
 	}
 	addError(&f, err, fields...)
@@ -209,4 +210,17 @@ func (s *server) airlockFilePage(w http.ResponseWriter, r *http.Request, p *prin
 	v := s.airlockViewer(r.Context(), p, pr)
 	d := airlockFileDetail(req, fv, v.perms(req))
 	return render(w, r, http.StatusOK, view.AirlockFilePage(s.layout(r, p, fv.File.Name), d))
+}
+
+// isFormError reports whether err is about what was entered in a form,
+// shown next to the form; a refusal (forbidden, not found, a state that no
+// longer allows the action) gets the error page, since the viewer's page
+// may not even show the form.
+func isFormError(err error) bool {
+	switch model.CodeOf(err) {
+	case model.CodeInvalid, model.CodeTooLarge:
+		return true
+	}
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
 }
