@@ -19,10 +19,11 @@ import (
 // under systemd in the root booted with systemd-nspawn (its own network and
 // libvirtd), before and after the upgrade.
 //
-// Duration on the 2-core dev machine, with the cached root and .debs: about
-// 2 minutes (unpack ~5s, apt install of sded and its ~130 dependencies ~35s,
-// two package builds, two boots under systemd-nspawn, upgrade, remove,
-// purge); the first run adds debootstrap (~1-2 min) and the downloads (~55 MB).
+// Duration on the 2-core dev machine, with the cached root and .debs: 55 s
+// idle to 2 min under load (unpack 2-10 s, apt install of sded and its ~130
+// dependencies 25-50 s, two package builds, two boots under systemd-nspawn,
+// upgrade, remove, purge); the first run adds debootstrap (~1-2 min) and the
+// downloads (~55 MB).
 func TestDebInstallUpgradeRemovePurge(t *testing.T) {
 	requireTools(t, "dpkg-deb", "systemd-nspawn", "nsenter")
 	testStart := time.Now()
