@@ -263,7 +263,29 @@ func openConsole(t *testing.T, w model.Workstation) *console {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.ty.Close() })
+	c.sync()
 	return c
+}
+
+// sync types a marker until the guest's tty1 shell echoes it to the serial
+// console: the serial prompt can appear before tty1's shell reads keys, and
+// keys typed before that are lost.
+func (c *console) sync() {
+	c.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for i := 1; time.Now().Before(deadline); i++ {
+		mark := fmt.Sprintf("E2E-SYNC-%d", i)
+		if err := c.ty.line("echo " + mark + " >/dev/ttyS0"); err != nil {
+			c.t.Fatal(err)
+		}
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+			if strings.Contains(c.log(), mark+"\n") {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	c.t.Fatalf("the guest's desktop shell never answered typed keys; serial console:\n%s", tail(c.log(), 2000))
 }
 
 func (c *console) log() string {
