@@ -35,6 +35,15 @@ func newDebianRoot(t *testing.T) *debianRoot {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Roots left by a test run that was killed (a timeout) are ~500 MB each.
+	if old, _ := filepath.Glob(filepath.Join(cache, "root-*")); len(old) > 0 {
+		for _, d := range old {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > 6*time.Hour {
+				t.Logf("removing a stale root %s", d)
+				os.RemoveAll(d)
+			}
+		}
+	}
 	dir, err := os.MkdirTemp(cache, "root-")
 	if err != nil {
 		t.Fatal(err)
