@@ -28,6 +28,14 @@ func runMain(m *testing.M) int {
 	// QEMU never needs this directory, but sded's own helpers may be run
 	// from it by other users' tools: keep it traversable.
 	_ = os.Chmod(dir, 0o711)
+	if b := os.Getenv("SDED_E2E_BIN"); b != "" {
+		// A binary built elsewhere (e.g. bin/sded from `make build`).
+		sdedBin, err = filepath.Abs(b)
+		if err != nil {
+			buildErr = err
+		}
+		return m.Run()
+	}
 	sdedBin = filepath.Join(dir, "sded")
 	root, err := filepath.Abs("../..")
 	if err == nil {
