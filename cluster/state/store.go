@@ -11,6 +11,7 @@ import (
 
 	"github.com/sded/sded/cluster/model"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrUntrusted wraps every reason Open or Restore refuses a file.
@@ -54,7 +55,7 @@ func openChecked(path string, create bool) (db *bolt.DB, err error) {
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: InitialMmapSize})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening state %s: another process holds it open", path)
 		}
 		return nil, fmt.Errorf("opening state %s: %w: %v", path, ErrUntrusted, err)
@@ -102,7 +103,7 @@ func OpenReadOnly(path string) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening state %s: a running sded holds it: stop it or use a backup", path)
 		}
 		return nil, fmt.Errorf("opening state %s: %w: %v", path, ErrUntrusted, err)
