@@ -60,7 +60,7 @@ func (a *networkAdapter) config(nets []reconcile.ProjectNetwork) (network.Config
 			if err != nil {
 				return cfg, fmt.Errorf("project %s: lease %s: %w", n.ProjectID, l.MAC, err)
 			}
-			nn.Hosts = append(nn.Hosts, network.Host{MAC: mac, IP: l.IP})
+			nn.Hosts = append(nn.Hosts, network.Host{MAC: mac, IP: l.IP, Hostname: hostLabel(l.Hostname)})
 		}
 		cfg.Networks = append(cfg.Networks, nn)
 	}
