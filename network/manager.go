@@ -98,6 +98,17 @@ func New(ctx context.Context, log *slog.Logger, opts Options) (*Manager, error) 
 		ch := make(chan error, 1)
 		go func() {
 			runtime.LockOSThread()
+			// Already there (the daemon's case: the process's own
+			// namespace): no setns, which needs CAP_SYS_ADMIN that the
+			// hardened systemd unit does not grant.
+			if cur, err := netns.Get(); err == nil {
+				same := cur.Equal(origin)
+				cur.Close()
+				if same {
+					ch <- fn()
+					return
+				}
+			}
 			if err := netns.Set(origin); err != nil {
 				ch <- fmt.Errorf("entering network namespace: %w", err)
 				return
