@@ -420,12 +420,13 @@ var nodeCommands = []sub{
 		}
 		return printResult(out, st, func(w io.Writer) {
 			fmt.Fprintf(w, "this node: %s (%s), leader: %s\n", st.Self.ID, st.Self.State, st.LeaderID)
-			fmt.Fprintln(w, "ID\tADDRESS\tSUFFRAGE\tSTATE\tAPPLIED")
+			fmt.Fprintln(w, "ID\tADDRESS\tVOTER\tLEADER\tREACHABLE\tSTATE\tAPPLIED")
 			for _, p := range st.Peers {
-				b, _ := json.Marshal(p)
-				var m map[string]any
-				_ = json.Unmarshal(b, &m)
-				fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\n", m["id"], m["addr"], m["suffrage"], m["state"], m["applied_index"])
+				state, applied := "-", "-"
+				if p.Status != nil {
+					state, applied = p.Status.State, fmt.Sprint(p.Status.AppliedIndex)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%v\t%v\t%v\t%s\t%s\n", p.ID, p.Addr, p.Voter, p.Leader, p.Reachable, state, applied)
 			}
 		})
 	}},
