@@ -274,6 +274,9 @@ func TestServiceUnderSystemd(t *testing.T) {
 	c.waitFor("sded", 30*time.Second, "restarted", func(p map[string]string) bool {
 		return p["NRestarts"] == "1" && p["MainPID"] != "0" && p["MainPID"] != mainPID
 	})
+	if notifies {
+		c.waitFor("sded", 90*time.Second, "active again", func(p map[string]string) bool { return p["ActiveState"] == "active" })
+	}
 
 	// Stop: sded exits; the workstation stand-in keeps running.
 	stopStart := time.Now()
