@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sded/sded/cluster/model"
 )
@@ -252,15 +253,26 @@ func archiveProject(c *applyCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, kerr := c.tx.ProjectKey(pr.ID)
-	if err := c.tx.DeleteProjectKey(pr.ID); err != nil {
-		return nil, err
+	// The data key is destroyed now, or after the retention period the
+	// platform setting names (expireProjects destroys it then).
+	retention := c.archiveRetention()
+	destroyed := false
+	if retention == 0 {
+		_, kerr := c.tx.ProjectKey(pr.ID)
+		if err := c.tx.DeleteProjectKey(pr.ID); err != nil {
+			return nil, err
+		}
+		destroyed = kerr == nil
 	}
 	pr.State, pr.StateReason, pr.ArchivedAt, pr.UpdatedAt = model.ProjectArchived, p.Reason, c.cmd.Time, c.cmd.Time
 	if err := c.tx.PutProject(pr); err != nil {
 		return nil, err
 	}
-	c.audit(o, map[string]string{"reason": p.Reason, "workstations_deleted": strconv.Itoa(n), "data_key_destroyed": strconv.FormatBool(kerr == nil)})
+	details := map[string]string{"reason": p.Reason, "workstations_deleted": strconv.Itoa(n), "data_key_destroyed": strconv.FormatBool(destroyed)}
+	if retention > 0 {
+		details["data_key_destroyed_after"] = c.cmd.Time.Add(retention).UTC().Format(time.RFC3339)
+	}
+	c.audit(o, details)
 	return pr, nil
 }
 
@@ -292,7 +304,34 @@ func expireProjects(c *applyCtx) (any, error) {
 		c.auditAs(model.CmdSuspendProject.String(), model.OutcomeSuccess, model.Object{Kind: model.KindProject, ID: pr.ID, ProjectID: pr.ID},
 			map[string]string{"reason": "expired", "workstations_stopped": strconv.Itoa(n)})
 	}
-	return map[string][]string{"suspended": expired}, nil
+	// Archived projects whose retention period is over lose their data key
+	// (crypto-shredding).
+	retention := c.archiveRetention()
+	var shredded []string
+	for _, pr := range all {
+		if pr.State != model.ProjectArchived || pr.ArchivedAt.Add(retention).After(p.At) {
+			continue
+		}
+		if _, err := c.tx.ProjectKey(pr.ID); err != nil {
+			continue
+		}
+		if err := c.tx.DeleteProjectKey(pr.ID); err != nil {
+			return nil, err
+		}
+		shredded = append(shredded, pr.ID)
+		c.auditAs("project.key_destroyed", model.OutcomeSuccess, model.Object{Kind: model.KindProject, ID: pr.ID, ProjectID: pr.ID},
+			map[string]string{"archived_at": pr.ArchivedAt.UTC().Format(time.RFC3339), "retention": retention.String()})
+	}
+	return map[string][]string{"suspended": expired, "keys_destroyed": shredded}, nil
+}
+
+// archiveRetention reads the retention period from the replicated settings.
+func (c *applyCtx) archiveRetention() time.Duration {
+	s, err := c.tx.Setting(model.ArchiveRetentionSetting)
+	if err != nil {
+		return 0
+	}
+	return model.ArchiveRetention(s.Value)
 }
 
 func memberObj(pr model.Project, userID string) model.Object {

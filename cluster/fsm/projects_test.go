@@ -205,3 +205,42 @@ func TestSubnetPoolRecordedOnce(t *testing.T) {
 		t.Errorf("second project subnet %s: the refused entry must not use up a number", got.Subnet)
 	}
 }
+
+// TestArchiveRetention: with the retention setting, archiving keeps the data
+// key until the periodic expiry command finds the period over; then the key
+// is destroyed and that is audited.
+func TestArchiveRetention(t *testing.T) {
+	h := newHarness(t)
+	h.world()
+	h.ok(model.CmdPutProjectKey, sys, model.PutProjectKey{ProjectID: "p1", KEKID: "kek1", Wrapped: make([]byte, 60)})
+	h.ok(model.CmdPutSetting, user("root"), model.PutSetting{Key: model.ArchiveRetentionSetting, Value: "72h"})
+	h.ok(model.CmdArchiveProject, user("root"), model.ProjectStateChange{ID: "p1", Reason: "study closed"})
+	if e := h.lastAudit(); e.Details["data_key_destroyed"] != "false" || e.Details["data_key_destroyed_after"] == "" {
+		t.Errorf("archive audit %+v", e.Details)
+	}
+	if _, err := h.st.ProjectKey("p1"); err != nil {
+		t.Fatalf("key destroyed before the retention period: %v", err)
+	}
+	var out map[string][]string
+	archived := h.now
+	h.now = archived.Add(71 * time.Hour)
+	h.ok(model.CmdExpireProjects, sys, model.ExpireProjects{At: h.now}, &out)
+	if len(out["keys_destroyed"]) != 0 {
+		t.Errorf("destroyed early: %v", out)
+	}
+	h.now = archived.Add(73 * time.Hour)
+	h.ok(model.CmdExpireProjects, sys, model.ExpireProjects{At: h.now}, &out)
+	if d := cmp.Diff([]string{"p1"}, out["keys_destroyed"]); d != "" {
+		t.Errorf("keys destroyed (-want +got):\n%s", d)
+	}
+	if _, err := h.st.ProjectKey("p1"); model.CodeOf(err) != model.CodeNotFound {
+		t.Error("key survived its retention period")
+	}
+	if e := h.lastAudit(); e.Action != "project.key_destroyed" || e.ProjectID != "p1" {
+		t.Errorf("shredding audit %+v", e)
+	}
+	// A bad setting value means no retention: the safe side for data.
+	if model.ArchiveRetention("soon") != 0 || model.ArchiveRetention("-1h") != 0 || model.ArchiveRetention("24h") != 24*time.Hour {
+		t.Error("ArchiveRetention parsing")
+	}
+}

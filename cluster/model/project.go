@@ -301,6 +301,21 @@ func (p ProjectStateChange) Validate() error {
 	return checkText("reason", p.Reason, MaxNameLen, false, false)
 }
 
+// ArchiveRetentionSetting names the platform setting that says how long an
+// archived project's data key is kept before it is destroyed (a Go
+// duration such as "720h"). Absent, empty or "0": at archiving itself.
+const ArchiveRetentionSetting = "project.archive_retention"
+
+// ArchiveRetention parses the retention setting's value; bad values mean 0
+// (destroy at once: the safe side for data).
+func ArchiveRetention(v string) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
+}
+
 // ExpireProjects suspends every active project whose expiry is at or before
 // At, and stops their workstations.
 type ExpireProjects struct {

@@ -168,10 +168,16 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		}
 	}
 	for _, p := range projects {
-		if p.State == model.ProjectArchived {
-			if err := r.cfg.Volumes.DeleteProject(ctx, p.ID); err != nil {
-				errs = append(errs, fmt.Errorf("removing volumes of archived project %s: %w", p.ID, err))
-			}
+		if p.State != model.ProjectArchived {
+			continue
+		}
+		// During the retention period the key, and so the volumes, stay;
+		// once the key is destroyed the volumes are unreadable: remove them.
+		if _, err := r.cfg.Desired.ProjectKey(ctx, p.ID); !errors.Is(err, model.ErrNotFound) {
+			continue
+		}
+		if err := r.cfg.Volumes.DeleteProject(ctx, p.ID); err != nil {
+			errs = append(errs, fmt.Errorf("removing volumes of archived project %s: %w", p.ID, err))
 		}
 	}
 	return errors.Join(errs...)

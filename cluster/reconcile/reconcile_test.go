@@ -246,6 +246,18 @@ func TestArchivedKeyGoneMeansNoStart(t *testing.T) {
 	}
 }
 
+func TestArchivedVolumesKeptWhileKeyRetained(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectArchived)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	if err := newRec(h).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(h.calls, ","), "vol.deleteproject") {
+		t.Errorf("volumes removed during the retention period: %v", h.calls)
+	}
+}
+
 func TestOrphanDomainsRemovedAndDriftAudited(t *testing.T) {
 	h := newHost()
 	h.domains["sded-old"] = DomainState{Running: true}
