@@ -369,6 +369,25 @@ func workstationOp(op string) func(context.Context, *localClient, *flag.FlagSet,
 	}
 }
 
+var settingCommands = []sub{
+	{name: "put", usage: "put --as ADMIN KEY VALUE  (e.g. project.archive_retention 720h)", args: 2, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		var st model.Setting
+		if err := c.call(ctx, "/v1/setting/put", map[string]any{"as": as, "Key": fs.Arg(0), "Value": fs.Arg(1)}, &st); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s = %s\n", st.Key, st.Value)
+		return nil
+	}},
+	{name: "get", usage: "get --as USER KEY", args: 1, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+		var st model.Setting
+		if err := c.call(ctx, "/v1/setting/get", map[string]any{"as": as, "Key": fs.Arg(0)}, &st); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s = %s\n", st.Key, st.Value)
+		return nil
+	}},
+}
+
 var airlockCommands = []sub{
 	{name: "list", usage: "list --as USER PROJECT", args: 1, run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
 		var rs []model.AirlockRequest

@@ -148,6 +148,8 @@ type workstationReq struct {
 	Project, Name, Image, Flavour, ID, Op, Owner string
 }
 
+type settingReq struct{ Key, Value string }
+
 type airlockReq struct {
 	Project, ID, File, To, Reason, Decision string
 	As                                      string `json:"as"`
@@ -309,6 +311,17 @@ func (d *daemon) localMux() *http.ServeMux {
 	mux.Handle("POST /v1/audit/verify", localHandler(d, func(ctx context.Context, _ model.Actor, _ struct{}) (any, error) {
 		n, err := d.store.VerifyAudit(ctx)
 		return map[string]int{"entries": n}, err
+	}))
+	mux.Handle("POST /v1/setting/put", localHandler(d, func(ctx context.Context, a model.Actor, r settingReq) (any, error) {
+		if r.Key == model.ArchiveRetentionSetting && r.Value != "" {
+			if dur, err := time.ParseDuration(r.Value); err != nil || dur < 0 {
+				return nil, model.FieldError("value", "%s must be a duration such as 720h (0: destroy keys at archiving)", r.Key)
+			}
+		}
+		return d.svc.PutSetting(ctx, a, r.Key, r.Value)
+	}))
+	mux.Handle("POST /v1/setting/get", localHandler(d, func(ctx context.Context, a model.Actor, r settingReq) (any, error) {
+		return d.svc.Setting(ctx, a, r.Key)
 	}))
 	mux.Handle("POST /v1/airlock/list", localHandler(d, func(ctx context.Context, a model.Actor, r airlockReq) (any, error) {
 		p, err := d.store.ProjectBySlug(r.Project)

@@ -55,6 +55,7 @@ func commands() []command {
 		{"project", "manage projects: add, list, suspend, resume, archive, member-add, member-remove", runGroup("project", projectCommands)},
 		{"image", "manage base images: add, list, delete", runGroup("image", imageCommands)},
 		{"workstation", "manage workstations: add, list, start, stop, delete", runGroup("workstation", workstationCommands)},
+		{"setting", "replicated platform settings: put, get (project.archive_retention, desktop.break_glass, ...)", runGroup("setting", settingCommands)},
 		{"airlock", "review data leaving or entering projects: list, return, reject, revoke, vote, download", runGroup("airlock", airlockCommands)},
 		{"node", "cluster nodes: list, token (to join a node), remove", runGroup("node", nodeCommands)},
 		{"audit", "check or export the audit log: verify, export", runAudit},
