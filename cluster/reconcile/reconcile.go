@@ -146,7 +146,20 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 	}
 	present, err := r.cfg.Domains.List(ctx)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("listing domains: %w", err))...)
+		err = fmt.Errorf("listing domains: %w", err)
+		// The hypervisor is unreachable: say so on every workstation that
+		// should run but does not yet, instead of leaving it silently
+		// pending. Running ones keep their status: their domains live on.
+		for _, w := range all {
+			p, ok := byID[w.ProjectID]
+			if !r.cfg.Mine(w) || !ok || p.State != model.ProjectActive || w.Desired != model.DesiredRunning || w.Status.State == model.ObservedRunning {
+				continue
+			}
+			if rerr := r.report(ctx, w, model.ObservedPending, "hypervisor unavailable: "+err.Error(), nil); rerr != nil {
+				errs = append(errs, rerr)
+			}
+		}
+		return errors.Join(append(errs, err)...)
 	}
 	known := map[string]bool{}
 	for _, w := range all {

@@ -234,6 +234,30 @@ func TestFailuresAreReportedAndRetried(t *testing.T) {
 	}
 }
 
+func TestHypervisorDownIsReportedOnWaitingWorkstations(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning), ws("w2", "p1", model.DesiredRunning)}
+	h.ws[1].Status.State = model.ObservedRunning
+	h.failOn["dom.list"] = errors.New("libvirt unavailable")
+	r := newRec(h)
+	if err := r.Pass(context.Background()); err == nil {
+		t.Fatal("pass succeeded with the hypervisor down")
+	}
+	want := []string{"w1=pending hypervisor unavailable: listing domains: libvirt unavailable"}
+	if diff := cmp.Diff(want, h.reports); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+	delete(h.failOn, "dom.list")
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.reports[len(h.reports)-1]; got != "w1=running " {
+		t.Errorf("after the hypervisor is back: last report %q, want w1=running", got)
+	}
+}
+
 func TestArchivedKeyGoneMeansNoStart(t *testing.T) {
 	h := newHost()
 	h.projects = []model.Project{project("p1", model.ProjectArchived)}
