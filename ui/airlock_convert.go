@@ -20,6 +20,13 @@ func (n names) of(id string) string {
 	if v := n[id]; v != "" {
 		return v
 	}
+	return "user " + shortID(id)
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
 	return id
 }
 
@@ -158,8 +165,22 @@ func airlockDetail(r model.AirlockRequest, pr model.Project, v airlockViewer, n 
 	}
 	var evs []ev
 	for i, h := range r.History {
-		what := "moved the request to " + string(h.To)
+		what, text := "moved the request to "+string(h.To), h.Reason
 		switch h.To {
+		case model.AirlockInReview:
+			what, text = "started the review", ""
+		case model.AirlockApproved:
+			what = "gave the last approval"
+		case model.AirlockReleased:
+			what = "released the request"
+		case model.AirlockRejected:
+			what = "rejected the request"
+		case model.AirlockWithdrawn:
+			what = "withdrew the request"
+		case model.AirlockCancelled:
+			what = "cancelled the request"
+		case model.AirlockRevoked:
+			what = "revoked the request"
 		case model.AirlockSubmitted:
 			what = "submitted the request"
 			if h.From == model.AirlockReturned {
@@ -168,7 +189,7 @@ func airlockDetail(r model.AirlockRequest, pr model.Project, v airlockViewer, n 
 		case model.AirlockReturned:
 			what = "returned the request for changes"
 		}
-		evs = append(evs, ev{view.AirlockEvent{At: stamp(h.At), Who: n.actorName(h.By), What: what, Text: h.Reason}, h.At.UnixNano(), i})
+		evs = append(evs, ev{view.AirlockEvent{At: stamp(h.At), Who: n.actorName(h.By), What: what, Text: text}, h.At.UnixNano(), i})
 	}
 	for i, c := range r.Comments {
 		evs = append(evs, ev{view.AirlockEvent{At: stamp(c.At), Who: n.of(c.Author), What: "commented", Text: c.Text, Comment: true}, c.At.UnixNano(), len(r.History) + i})

@@ -121,9 +121,18 @@ func (s *server) airlockMoveReq(ctx context.Context, p *principal, req model.Air
 	return eng.Transition(ctx, p.actor(), req.ID, to, reason)
 }
 
-// airlockNames resolves user IDs for the viewer.
-func (s *server) airlockNames(ctx context.Context, p *principal) names {
+// airlockNames resolves user IDs for the viewer: display names for admins
+// (who may list users), else the project role and a short ID of each
+// member of projectID ("" for none).
+func (s *server) airlockNames(ctx context.Context, p *principal, projectID string) names {
 	n := names{}
+	if projectID != "" {
+		if ms, err := s.svc.ListMembers(ctx, p.actor(), projectID); err == nil {
+			for _, m := range ms {
+				n[m.UserID] = strings.ReplaceAll(string(m.Role), "_", " ") + " " + shortID(m.UserID)
+			}
+		}
+	}
 	if p.user.Admin {
 		if us, err := s.svc.ListUsers(ctx, p.actor()); err == nil {
 			for _, u := range us {

@@ -15,13 +15,21 @@ func (s *server) airlockHome(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	n := s.airlockNames(r.Context(), p)
+	byProject := map[string]names{}
+	row := func(it airlockItem) view.AirlockRow {
+		n, ok := byProject[it.project.ID]
+		if !ok {
+			n = s.airlockNames(r.Context(), p, it.project.ID)
+			byProject[it.project.ID] = n
+		}
+		return airlockRow(it.req, it.project, it.viewer, n)
+	}
 	var h view.AirlockHome
 	for _, it := range outstanding {
-		h.Outstanding = append(h.Outstanding, airlockRow(it.req, it.project, it.viewer, n))
+		h.Outstanding = append(h.Outstanding, row(it))
 	}
 	for _, it := range mine {
-		h.Mine = append(h.Mine, airlockRow(it.req, it.project, it.viewer, n))
+		h.Mine = append(h.Mine, row(it))
 	}
 	for _, pr := range projects {
 		h.Projects = append(h.Projects, view.Option{Value: pr.ID, Label: pr.Name})
@@ -48,7 +56,7 @@ func (s *server) renderAirlockProject(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	v := s.airlockViewer(ctx, p, pr)
-	n := s.airlockNames(ctx, p)
+	n := s.airlockNames(ctx, p, pr.ID)
 	items := make([]airlockItem, 0, len(reqs))
 	for _, req := range reqs {
 		items = append(items, airlockItem{req, pr, v})
@@ -113,7 +121,7 @@ func (s *server) renderAirlock(w http.ResponseWriter, r *http.Request, p *princi
 			links[f.Name] = l
 		}
 	}
-	d := airlockDetail(req, pr, v, s.airlockNames(ctx, p), links, s.cfg.AirlockMaxUpload)
+	d := airlockDetail(req, pr, v, s.airlockNames(ctx, p, pr.ID), links, s.cfg.AirlockMaxUpload)
 	d.UploadForm, d.SubmitForm, d.CommentForm, d.VoteForm, d.DecideForm = forms.upload, forms.submit, forms.comment, forms.vote, forms.decide
 	return render(w, r, status, view.AirlockRequestPage(s.layout(r, p, req.Title), d))
 }
