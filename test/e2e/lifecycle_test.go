@@ -146,6 +146,23 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		t.Errorf("%d probe rows did not behave as required", bad)
 	}
 
+	// A second workstation of a project runs beside the first: both get the
+	// project's shared writable volume.
+	w3 := d.addWorkstation(pb.Slug, "alice-ws3")
+	var w3st model.Workstation
+	for end := time.Now().Add(90 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		w3st, _, _ = d.workstation(pb.Slug, w3.ID)
+		if w3st.Status.State == model.ObservedRunning || w3st.Status.State == model.ObservedFailed {
+			break
+		}
+	}
+	if w3st.Status.State != model.ObservedRunning {
+		t.Errorf("a second workstation of project %s does not start beside the first: %s: %s", pb.Slug, w3st.Status.State, w3st.Status.Reason)
+	} else {
+		step("a second workstation of project %s runs beside the first (shared volume attached to both)", pb.Slug)
+	}
+	deleteWorkstation(t, d, pb.Slug, w3.ID)
+
 	// Restart sded: the running domain is left alone.
 	dom := "sded-" + wa.ID
 	idBefore := strings.TrimSpace(h.mustVirsh("domid", dom))
