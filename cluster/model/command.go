@@ -20,47 +20,50 @@ type CommandType uint8
 const (
 	CmdPutSetting CommandType = 1
 
-	CmdCreateUser        CommandType = 10
-	CmdUpdateUser        CommandType = 11
-	CmdSetUserDisabled   CommandType = 12
-	CmdSetPassword       CommandType = 13
-	CmdEnrolTOTP         CommandType = 14
-	CmdConfirmTOTP       CommandType = 15
-	CmdUseTOTPStep       CommandType = 16
-	CmdUseRecoveryCode   CommandType = 17
-	CmdLoginFailed       CommandType = 18
-	CmdLoginSucceeded    CommandType = 19
-	CmdSetRecoveryCodes  CommandType = 20
-	CmdCreateSession     CommandType = 21
-	CmdTouchSession      CommandType = 22
-	CmdDeleteSession     CommandType = 23
-	CmdExpireSessions    CommandType = 24
-	CmdCreateAPIToken    CommandType = 25
-	CmdDeleteAPIToken    CommandType = 26
-	CmdCreateProject     CommandType = 30
-	CmdUpdateProject     CommandType = 31
-	CmdSuspendProject    CommandType = 32
-	CmdResumeProject     CommandType = 33
-	CmdArchiveProject    CommandType = 34
-	CmdExpireProjects    CommandType = 35
-	CmdAddMember         CommandType = 36
-	CmdRemoveMember      CommandType = 37
-	CmdPutProjectKey     CommandType = 38
-	CmdRegisterImage     CommandType = 40
-	CmdDeleteImage       CommandType = 41
-	CmdCreateWorkstation CommandType = 50
-	CmdSetWorkstationRun CommandType = 51
-	CmdDeleteWorkstation CommandType = 52
-	CmdReportWorkstation CommandType = 53
-	CmdPutNode           CommandType = 60
-	CmdRemoveNode        CommandType = 61
-	CmdRecordAudit       CommandType = 70
-	CmdCreateAirlock     CommandType = 80
-	CmdAddAirlockFile    CommandType = 81
-	CmdSubmitAirlock     CommandType = 82
-	CmdVoteAirlock       CommandType = 83
-	CmdCommentAirlock    CommandType = 84
-	CmdTransitionAirlock CommandType = 85
+	CmdCreateUser         CommandType = 10
+	CmdUpdateUser         CommandType = 11
+	CmdSetUserDisabled    CommandType = 12
+	CmdSetPassword        CommandType = 13
+	CmdEnrolTOTP          CommandType = 14
+	CmdConfirmTOTP        CommandType = 15
+	CmdUseTOTPStep        CommandType = 16
+	CmdUseRecoveryCode    CommandType = 17
+	CmdLoginFailed        CommandType = 18
+	CmdLoginSucceeded     CommandType = 19
+	CmdSetRecoveryCodes   CommandType = 20
+	CmdCreateSession      CommandType = 21
+	CmdTouchSession       CommandType = 22
+	CmdDeleteSession      CommandType = 23
+	CmdExpireSessions     CommandType = 24
+	CmdCreateAPIToken     CommandType = 25
+	CmdDeleteAPIToken     CommandType = 26
+	CmdCreateProject      CommandType = 30
+	CmdUpdateProject      CommandType = 31
+	CmdSuspendProject     CommandType = 32
+	CmdResumeProject      CommandType = 33
+	CmdArchiveProject     CommandType = 34
+	CmdExpireProjects     CommandType = 35
+	CmdAddMember          CommandType = 36
+	CmdRemoveMember       CommandType = 37
+	CmdPutProjectKey      CommandType = 38
+	CmdRegisterImage      CommandType = 40
+	CmdDeleteImage        CommandType = 41
+	CmdCreateWorkstation  CommandType = 50
+	CmdSetWorkstationRun  CommandType = 51
+	CmdDeleteWorkstation  CommandType = 52
+	CmdReportWorkstation  CommandType = 53
+	CmdPutNode            CommandType = 60
+	CmdRemoveNode         CommandType = 61
+	CmdRecordAudit        CommandType = 70
+	CmdCreateAirlock      CommandType = 80
+	CmdAddAirlockFile     CommandType = 81
+	CmdSubmitAirlock      CommandType = 82
+	CmdVoteAirlock        CommandType = 83
+	CmdCommentAirlock     CommandType = 84
+	CmdTransitionAirlock  CommandType = 85
+	CmdSetProjectSchedule CommandType = 90
+	CmdEnforceSchedules   CommandType = 91
+	CmdDesktopActivity    CommandType = 92
 )
 
 var commandNames = map[CommandType]string{
@@ -80,6 +83,7 @@ var commandNames = map[CommandType]string{
 	CmdPutNode: "node.put", CmdRemoveNode: "node.remove", CmdRecordAudit: "audit.record",
 	CmdCreateAirlock: "airlock.create", CmdAddAirlockFile: "airlock.add_file", CmdSubmitAirlock: "airlock.submit",
 	CmdVoteAirlock: "airlock.vote", CmdCommentAirlock: "airlock.comment", CmdTransitionAirlock: "airlock.transition",
+	CmdSetProjectSchedule: "project.schedule_set", CmdEnforceSchedules: "schedule.enforce", CmdDesktopActivity: "desktop.activity",
 }
 
 // String is the command's audit action name, e.g. "project.create".

@@ -32,6 +32,8 @@ const (
 	ActProjectLifecycle Action = "project.lifecycle" // suspend, resume, archive
 	ActProjectExpire    Action = "project.expire"
 	ActProjectKey       Action = "project.key"
+	ActProjectSchedule  Action = "project.schedule" // nightly shutdown, idle stop
+	ActScheduleEnforce  Action = "schedule.enforce"
 	ActMemberRead       Action = "member.read"
 	ActMemberManage     Action = "member.manage"
 
@@ -116,6 +118,8 @@ var policy = map[Action]rule{
 	ActProjectLifecycle: {admin: true},
 	ActProjectExpire:    {system: true},
 	ActProjectKey:       {system: true},
+	ActProjectSchedule:  {admin: true, roles: ownerOnly},
+	ActScheduleEnforce:  {system: true},
 	ActMemberRead:       {admin: true, system: true, roles: members},
 	ActMemberManage:     {admin: true, roles: ownerOnly},
 

@@ -38,6 +38,8 @@ var expectations = map[Action]struct {
 	ActProjectLifecycle:    {true, "yy nn nn nn nn nn nn"},
 	ActProjectExpire:       {false, "nn nn nn nn nn nn yy"},
 	ActProjectKey:          {true, "nn nn nn nn nn nn yy"},
+	ActProjectSchedule:     {true, "yy yy nn nn nn nn nn"},
+	ActScheduleEnforce:     {false, "nn nn nn nn nn nn yy"},
 	ActMemberRead:          {true, "yy yy yy yy yy nn yy"},
 	ActMemberManage:        {true, "yy yy nn nn nn nn nn"},
 	ActNodeManage:          {false, "yy nn nn nn nn nn yy"},

@@ -96,8 +96,9 @@ type Project struct {
 	StateReason string          `json:"state_reason,omitempty"`
 	ArchivedAt  time.Time       `json:"archived_at,omitempty"`
 	Network     NetworkSettings `json:"network"`
-	Number      uint32          `json:"number"` // allocation order, decides Subnet
-	Subnet      string          `json:"subnet"` // the project's /24
+	Schedule    Schedule        `json:"schedule,omitzero"` // nightly shutdown, idle stop
+	Number      uint32          `json:"number"`            // allocation order, decides Subnet
+	Subnet      string          `json:"subnet"`            // the project's /24
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 }
@@ -140,6 +141,9 @@ func (p Project) Validate() error {
 		return FieldError("state", "must be active, suspended or archived")
 	}
 	if err := checkText("state_reason", p.StateReason, MaxNameLen, false, false); err != nil {
+		return err
+	}
+	if err := p.Schedule.Validate(); err != nil {
 		return err
 	}
 	return p.Network.Validate()

@@ -57,6 +57,10 @@ type Workstation struct {
 	Status    Observed     `json:"status"`
 	CreatedAt time.Time    `json:"created_at"`
 	UpdatedAt time.Time    `json:"updated_at"`
+	// Desktops are the desktops open now (as far as the state knows) and
+	// LastDesktopAt when one last opened or closed: the idle clock.
+	Desktops      []DesktopSession `json:"desktops,omitempty"`
+	LastDesktopAt time.Time        `json:"last_desktop_at,omitzero"`
 }
 
 // Validate checks the workstation.
@@ -182,6 +186,7 @@ func (p ReportWorkstation) Validate() error {
 type DesktopGrant struct {
 	WorkstationID string
 	ProjectID     string
-	AllowPaste    bool // the project's tier allows browser-to-guest clipboard
-	BreakGlass    bool // an admin's audited emergency access
+	SessionID     string // names the session on the workstation's record (its idle clock)
+	AllowPaste    bool   // the project's tier allows browser-to-guest clipboard
+	BreakGlass    bool   // an admin's audited emergency access
 }
