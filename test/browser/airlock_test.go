@@ -23,6 +23,7 @@ import (
 	"github.com/sded/sded/storage"
 	"github.com/sded/sded/storage/disclosure"
 	"github.com/sded/sded/storage/staged"
+	"github.com/sded/sded/test/testenv"
 	"github.com/sded/sded/ui"
 )
 
@@ -55,7 +56,7 @@ func startAirlock(t *testing.T, svc *cluster.Service) *airlock.Engine {
 
 // startAirlockServer serves the UI with the airlock over TLS, as
 // startServer does.
-func startAirlockServer(t *testing.T, svc *cluster.Service, eng *airlock.Engine) string {
+func startAirlockServer(t *testing.T, svc *cluster.Service, eng *airlock.Engine, maxUpload int64) string {
 	t.Helper()
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -75,7 +76,7 @@ func startAirlockServer(t *testing.T, svc *cluster.Service, eng *airlock.Engine)
 		logw = os.Stderr
 	}
 	srv := &http.Server{
-		Handler:           ui.New(ui.Config{Version: "browser-test", Airlock: eng}, svc, nil, slog.New(slog.NewTextHandler(logw, nil))),
+		Handler:           ui.New(ui.Config{Version: "browser-test", Airlock: eng, AirlockMaxUpload: maxUpload}, svc, nil, slog.New(slog.NewTextHandler(logw, nil))),
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -190,7 +191,7 @@ func TestAirlockReviewInBrowser(t *testing.T) {
 		t.Fatalf("automatic check of the small cell: %q, want fail", f.Disclosure)
 	}
 
-	base := startAirlockServer(t, svc, eng)
+	base := startAirlockServer(t, svc, eng, 0)
 	sessions := map[string]string{}
 	for _, name := range []string{"alice", "olly", "otto"} {
 		sessions[name] = signIn(t, svc, name, name+" password long")
@@ -345,5 +346,138 @@ func TestAirlockReviewInBrowser(t *testing.T) {
 		if !found {
 			t.Errorf("no successful %s audited for %s (%d events)", action, who, len(evs))
 		}
+	}
+}
+
+// TestAirlockImportInBrowser: a data manager opens an import in the
+// browser, an upload over the limit is refused with the error next to the
+// file field and the typed columns kept, the real upload streams through
+// the real engine with a column pseudonymised on the way in, and two
+// checkers (never the uploader) approve it, which builds the project's
+// data volume; the checker reading the file sees pseudonyms, not the
+// identifiers.
+func TestAirlockImportInBrowser(t *testing.T) {
+	testenv.RequireCommand(t, "mkfs.ext4")
+	testenv.RequireCommand(t, "qemu-img")
+	svc, node := startCluster(t)
+	eng := startAirlock(t, svc)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := svc.CreateUser(ctx, model.Actor{NodeID: node}, model.CreateUser{Username: "admin", DisplayName: "Ada Admin", Admin: true}, "admin password long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminActor := model.Actor{UserID: admin.ID}
+	now := time.Now().UTC()
+	p, err := svc.CreateProject(ctx, adminActor, model.CreateProject{Name: "Cohort study", Slug: "cohort", ApprovalRef: "DAC-2", DSARef: "DSA-2",
+		StartsAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0), Tier: 2,
+		Quota: model.Quota{VCPU: 8, MemoryMiB: 16384, DiskGiB: 100, Workstations: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := map[string]string{}
+	for name, role := range map[string]model.MemberRole{"dana": model.RoleDataManager, "olly": model.RoleOutputChecker, "otto": model.RoleOutputChecker} {
+		u, err := svc.CreateUser(ctx, adminActor, model.CreateUser{Username: name, DisplayName: name}, name+" password long")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.AddMember(ctx, adminActor, model.AddMember{ProjectID: p.ID, UserID: u.ID, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		sessions[name] = signIn(t, svc, name, name+" password long")
+	}
+	base := startAirlockServer(t, svc, eng, 64<<10)
+	dir := t.TempDir()
+	big, cohort := filepath.Join(dir, "big.csv"), filepath.Join(dir, "cohort.csv")
+	os.WriteFile(big, []byte("nhs_number,age\n"+strings.Repeat("9434765919,54\n", 10000)), 0o600)
+	os.WriteFile(cohort, []byte("nhs_number,age\n9434765919,54\n9434765870,61\n"), 0o600)
+	bctx := newBrowser(t, 2*time.Minute)
+	type css = chromedp.CSS
+	shot := func(name string) {
+		if b, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+			saveArtifact(t, name, b)
+		}
+	}
+
+	// 1. Open the import, try an upload over the limit.
+	if err := chromedp.Do(bctx,
+		as(base, sessions["dana"]),
+		chromedp.Navigate(base+"/projects/"+p.ID+"/airlock"),
+		chromedp.SendKeys(css(`[data-testid=import-form] [data-testid=input-title]`), "GP cohort extract"),
+		chromedp.SendKeys(css(`[data-testid=input-import-context]`), "Cohort from the GP extract, identifiers pseudonymised on the way in."),
+		chromedp.Click(css(`[data-testid=import-submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=upload-form]`)),
+		chromedp.SendKeys(css(`[data-testid=input-pseudonymise]`), "nhs_number"),
+		chromedp.SetUploadFiles(css(`[data-testid=input-file]`), []string{big}),
+		chromedp.Click(css(`[data-testid=upload-submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=error-file]`)),
+	); err != nil {
+		shot("airlock-import-failure.png")
+		t.Fatalf("oversized upload: %v", err)
+	}
+	msg, _ := chromedp.Run(bctx, chromedp.Text(css(`[data-testid=error-file]`)))
+	kept, _ := chromedp.Run(bctx, chromedp.Value(css(`[data-testid=input-pseudonymise]`)))
+	if !strings.Contains(msg, "larger than the limit") || kept != "nhs_number" {
+		t.Errorf("oversized upload: error %q, pseudonymise field %q; want the limit named and the columns kept", msg, kept)
+	}
+	shot("airlock-import-too-large.png")
+	reqURL, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqURL = strings.TrimSuffix(reqURL, "/files")
+
+	// 2. The real upload, pseudonymised, then submit.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(reqURL),
+		chromedp.SetValue(css(`[data-testid=input-pseudonymise]`), "nhs_number"),
+		chromedp.SetUploadFiles(css(`[data-testid=input-file]`), []string{cohort}),
+		chromedp.Click(css(`[data-testid=upload-submit]`)),
+		chromedp.WaitVisible(css(`[data-testid="file-cohort.csv"]`)),
+		chromedp.Click(css(`[data-testid=submit]`)),
+	); err != nil {
+		shot("airlock-import-failure.png")
+		t.Fatalf("upload and submit: %v", err)
+	}
+	if st, err := waitText(bctx, `[data-testid=airlock-state]`, "submitted"); err != nil {
+		t.Fatalf("state after submit: %q (%v)", st, err)
+	}
+	if n, _ := chromedp.Run(bctx, chromedp.Nodes(css(`[data-testid^=vote-form]`), chromedp.AtLeast(0))); len(n) != 0 {
+		t.Error("the uploader is offered a vote on her own import")
+	}
+
+	// 3. A checker reads the file: pseudonyms, not NHS numbers; two
+	// checkers approve and the data volume is built.
+	if err := chromedp.Do(bctx,
+		as(base, sessions["olly"]),
+		chromedp.Navigate(reqURL),
+		chromedp.Click(css(`[data-testid="vote-form-cohort.csv"] [data-testid=file-content]`)),
+		chromedp.WaitVisible(css(`pre`)),
+	); err != nil {
+		t.Fatalf("reading the file: %v", err)
+	}
+	content, _ := chromedp.Run(bctx, chromedp.Text(css(`pre`)))
+	if !strings.HasPrefix(content, "nhs_number,age") || strings.Contains(content, "9434765919") || !strings.Contains(content, ",54") {
+		t.Errorf("the staged file is not pseudonymised: %q", content)
+	}
+	for _, step := range []struct{ checker, after string }{{"olly", "in_review"}, {"otto", "released"}} {
+		if err := chromedp.Do(bctx,
+			as(base, sessions[step.checker]),
+			chromedp.Navigate(reqURL),
+			chromedp.Click(css(`[data-testid="vote-form-cohort.csv"] [data-testid=vote-approve]`)),
+		); err != nil {
+			t.Fatalf("%s approving: %v", step.checker, err)
+		}
+		if st, err := waitText(bctx, `[data-testid=airlock-state]`, step.after); err != nil {
+			shot("airlock-import-failure.png")
+			t.Fatalf("state after %s's approval: %q (%v)", step.checker, st, err)
+		}
+	}
+	evs, err := svc.ListAudit(ctx, adminActor, model.AuditQuery{Action: "airlock.file_view"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 || evs[0].Details["content"] != "true" {
+		t.Errorf("reading the file was not audited: %v", evs)
 	}
 }
