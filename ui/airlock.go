@@ -125,7 +125,7 @@ func reviewActionOf(d model.AirlockDirection) model.Action {
 
 // airlockPerms is what the viewer may do with one request.
 type airlockPerms struct {
-	mine, upload, submit, comment, vote, decide, withdraw, cancel, revoke, download, content, importNew bool
+	mine, upload, submit, comment, vote, decide, withdraw, cancel, revoke, download, content bool
 }
 
 func (v airlockViewer) perms(r model.AirlockRequest) airlockPerms {
