@@ -266,5 +266,5 @@ func (p DesktopActivity) Validate() error {
 	if err := checkID("session_id", p.SessionID); err != nil {
 		return err
 	}
-	return CheckDetails(p.Details)
+	return AuditEvent{Action: "desktop.activity", Details: p.Details}.Validate()
 }
