@@ -469,3 +469,44 @@ func TestAirlockImportCreate(t *testing.T) {
 		t.Errorf("created %+v, want %+v", got, want)
 	}
 }
+
+// TestAirlockNamesAndScopes: file names with spaces and non-ASCII letters
+// reach the engine decoded; an API token scoped for export reviews cannot
+// vote on an import (the route names one action; the handler checks the
+// import review scope too).
+func TestAirlockNamesAndScopes(t *testing.T) {
+	f, dir := airlockWorld()
+	dir.reqs[1].State = model.AirlockSubmitted
+	dir.reqs[1].Files = []model.AirlockFile{{Name: "cohort ü.csv", Size: 3, SHA256: sha}}
+	auth := f.AuthenticateAPITokenFn
+	f.AuthenticateAPITokenFn = func(ctx context.Context, raw string) (model.APIToken, model.User, error) {
+		if raw == "tok-olly-export" {
+			return model.APIToken{ID: "t2", UserID: olly.ID, Scopes: []model.Action{model.ActAirlockReviewExport}}, olly, nil
+		}
+		return auth(ctx, raw)
+	}
+	var viewed string
+	voted := false
+	eng := &fakeAirlock{
+		ViewFn: func(_ context.Context, _ model.Actor, id, file string) (airlock.FileView, error) {
+			viewed = file
+			return airlock.FileView{RequestID: id, File: dir.reqs[1].Files[0]}, nil
+		},
+		VoteFn: func(context.Context, model.Actor, string, string, model.VoteDecision) (model.AirlockRequest, error) {
+			voted = true
+			return dir.reqs[1], nil
+		},
+	}
+	ts := newAirlockServer(t, f, dir, eng, 0)
+	resp, body := ts.do(t, "GET", "/airlock/i1", "full-olly", "", nil, "")
+	has(t, "request page", body, `href="/airlock/i1/files/cohort%20%C3%BC.csv"`)
+	resp, body = ts.do(t, "GET", "/airlock/i1/files/cohort%20%C3%BC.csv", "full-olly", "", nil, "")
+	if resp.StatusCode != 200 || viewed != "cohort ü.csv" {
+		t.Errorf("file view: status %d, engine asked for %q", resp.StatusCode, viewed)
+	}
+	has(t, "unchecked import file view", body, `data-testid="not-checked"`)
+	resp, body = ts.do(t, "POST", "/api/v1/airlock/i1/votes", "", "tok-olly-export", strings.NewReader(`{"file":"cohort ü.csv","decision":"approve"}`), "application/json")
+	if resp.StatusCode != 403 || !strings.Contains(body, "airlock.review_import") || voted {
+		t.Errorf("export-scoped token voting on an import: status %d %s (voted %v), want 403 naming the scope", resp.StatusCode, body, voted)
+	}
+}
