@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sded/sded/test/guest"
 )
 
 // container is a Debian root booted with systemd under systemd-nspawn, with
@@ -176,6 +178,25 @@ func TestServiceUnderSystemd(t *testing.T) {
 	in := r.copyIn(deb)
 	r.mustSh("apt-get install (with dependencies)", "apt-get update -qq && apt-get install -y -q --no-install-recommends "+in+" 2>&1")
 	r.mustSh("configure", "sed -i 's/^domain_type = kvm/domain_type = qemu/' /etc/sded/sded.conf")
+	// A workstation image (the test guest) where an admin would keep it;
+	// /root and /tmp would be invisible to the sandboxed daemon.
+	g := guest.Require(t)
+	if err := os.MkdirAll(r.path("/srv/sded-images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{g.Kernel, g.Initrd, g.Base} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(r.path("/srv/sded-images/"+filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Test-environment accommodations, not sded's: the container's libvirtd
+	// cannot create cgroups under systemd-nspawn, and libvirt-guests would
+	// wait for the (TCG) guest to shut down when the container powers off.
+	r.mustSh("libvirt in a container", "echo 'cgroup_controllers = [ ]' >>/etc/libvirt/qemu.conf && systemctl mask libvirt-guests.service")
 	notifies := binaryNotifies(t, r.path("/usr/bin/sded"))
 
 	c := bootContainer(t, r)
@@ -210,7 +231,7 @@ func TestServiceUnderSystemd(t *testing.T) {
 		}
 	}
 
-	var bridges string
+	var bridges, domain string
 	// The admin's command line reaches the daemon through its root-only
 	// local API socket in the state directory.
 	if notifies {
@@ -233,6 +254,19 @@ func TestServiceUnderSystemd(t *testing.T) {
 			t.Errorf("sded project add: %v\n%s", err, out)
 		}
 		bridges = c.waitNetwork(30 * time.Second)
+
+		// A workstation: storage, libvirt and the network from inside the sandbox.
+		for _, args := range [][]string{
+			{"sh", "-c", "echo 'correct-horse-battery-staple-43' | sded user add --as alice --password-file - bob"},
+			{"sded", "project", "member-add", "--as", "alice", "pkgtest", "bob", "researcher"},
+			{"sded", "image", "add", "--as", "alice", "--kernel", "/srv/sded-images/vmlinuz", "--initrd", "/srv/sded-images/initramfs.cpio.gz",
+				"--cmdline", "console=ttyS0", "testguest", "/srv/sded-images/base.qcow2"},
+			{"sded", "workstation", "add", "--as", "bob", "--image", "testguest", "pkgtest", "ws1"},
+		} {
+			out := c.must(args...)
+			t.Logf("%s:\n%s", strings.Join(args, " "), out)
+		}
+		domain = c.waitWorkstation("bob", "pkgtest", "ws1", 120*time.Second)
 	}
 
 	// The sandbox, seen from sded's own process.
@@ -304,6 +338,13 @@ func TestServiceUnderSystemd(t *testing.T) {
 	if g := c.show("sded-test-guest", "ActiveState")["ActiveState"]; g != "active" {
 		t.Errorf("stopping sded stopped the process in machine.slice (state %s)", g)
 	}
+	// ...a workstation keeps running...
+	if domain != "" {
+		if state := strings.TrimSpace(c.must("virsh", "-c", "qemu:///system", "domstate", domain)); state != "running" {
+			t.Errorf("stopping sded changed workstation %s to %q", domain, state)
+		}
+		c.exec("virsh", "-c", "qemu:///system", "destroy", domain)
+	}
 	// ...and the project's network stays as it was.
 	if bridges != "" {
 		if after := c.network(); after != bridges {
@@ -354,6 +395,26 @@ func (c *container) waitNetwork(timeout time.Duration) string {
 		if time.Now().After(deadline) {
 			journal, _ := c.exec("journalctl", "--no-pager", "-o", "cat", "-u", "sded")
 			c.t.Fatalf("no sded bridge and chains after %v\n%s", timeout, journal)
+		}
+	}
+}
+
+// waitWorkstation waits until sded reports the workstation running and
+// returns its libvirt domain name.
+func (c *container) waitWorkstation(user, project, name string, timeout time.Duration) string {
+	c.t.Helper()
+	var out string
+	for deadline := time.Now().Add(timeout); ; time.Sleep(time.Second) {
+		out = c.must("sded", "workstation", "list", "--as", user, project)
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 4 && f[1] == name && f[3] == "running" {
+				c.t.Logf("workstation %s running:\n%s", name, out)
+				return "sded-" + f[0]
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("workstation %s not running after %v:\n%s", name, timeout, out)
 		}
 	}
 }

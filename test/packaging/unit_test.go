@@ -59,7 +59,7 @@ func TestUnitSettings(t *testing.T) {
 		{"Service.CapabilityBoundingSet", []string{"CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE"}, "only what sded uses, each justified in the unit"},
 		{"Service.RestrictAddressFamilies", []string{"AF_UNIX AF_INET AF_INET6 AF_NETLINK"}, "libvirt socket, IP, netlink"},
 		{"Service.SystemCallFilter", []string{"@system-service", "~@resources @obsolete"}, "allow-list of system calls"},
-		{"Service.UMask", []string{"0077"}, "files sded creates are private"},
+		{"Service.UMask", []string{"0022"}, "sded sets secrets' modes itself; QEMU must reach volume directories"},
 		{"Unit.After", []string{"network-online.target libvirtd.service virtqemud.service virtproxyd.service"}, "ordered after libvirt and the network"},
 		{"Unit.Wants", []string{"network-online.target"}, "pulled in without dying with it (libvirtd: Debian drop-in)"},
 		{"Install.WantedBy", []string{"multi-user.target"}, "enabled by the admin, once configured"},
