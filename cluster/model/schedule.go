@@ -138,13 +138,25 @@ func ShortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%dm", h, m)
 }
 
+// StartedAt is when a running workstation was last started: the latest of
+// when it was observed running and when it was last asked to run (its
+// UpdatedAt while it should run: a start after a stop that the reconciler
+// has not carried out yet counts as a start too).
+func (w Workstation) StartedAt() time.Time {
+	t := w.Status.ObservedAt
+	if w.Desired == DesiredRunning && w.UpdatedAt.After(t) {
+		t = w.UpdatedAt
+	}
+	return t
+}
+
 // IdleSince is when a running workstation was last in use: the latest of
-// when it was observed running and when a desktop was last opened or
-// closed. Open is whether a desktop opened during this run is still open
-// (such a workstation is never idle). Desktops opened before the current
-// run started died with the previous run and do not count.
+// its start (StartedAt) and when a desktop was last opened or closed. Open
+// is whether a desktop opened during this run is still open (such a
+// workstation is never idle). Desktops opened before the current run was
+// observed died with the previous run and do not count.
 func (w Workstation) IdleSince() (since time.Time, open bool) {
-	since = w.Status.ObservedAt
+	since = w.StartedAt()
 	for _, d := range w.Desktops {
 		if !d.OpenedAt.Before(w.Status.ObservedAt) {
 			open = true
@@ -159,14 +171,14 @@ func (w Workstation) IdleSince() (since time.Time, open bool) {
 // StopReason decides whether the schedule stops workstation w at time at,
 // given nightly, the most recent nightly shutdown instant at or before at
 // (zero: none). Only a workstation that should run and was observed running
-// is stopped. The nightly shutdown applies to one started (observed running)
+// is stopped. The nightly shutdown applies to one started (StartedAt)
 // before that instant: a workstation started after tonight's shutdown runs
 // until tomorrow's. The reason is what the audit event says.
 func (s Schedule) StopReason(w Workstation, at, nightly time.Time) (string, bool) {
 	if w.Desired != DesiredRunning || w.Status.State != ObservedRunning {
 		return "", false
 	}
-	if s.NightlyShutdown != "" && !nightly.IsZero() && !nightly.After(at) && w.Status.ObservedAt.Before(nightly) {
+	if s.NightlyShutdown != "" && !nightly.IsZero() && !nightly.After(at) && w.StartedAt().Before(nightly) {
 		return "nightly shutdown " + s.NightlySpec(), true
 	}
 	if s.IdleStopAfter > 0 {

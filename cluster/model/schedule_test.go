@@ -154,6 +154,8 @@ func TestStopReason(t *testing.T) {
 			w.Status.ObservedAt = nightly.Add(time.Minute)
 			w.LastDesktopAt = nightly.Add(2 * time.Minute)
 		}), nightly.Add(time.Hour), nightly, ""},
+		{"asked to run again after tonight's instant, still observed from before", both, with(func(w *Workstation) { w.UpdatedAt = nightly.Add(10 * time.Minute) }), nightly.Add(time.Hour), nightly, ""},
+		{"stopped while asked to stop (UpdatedAt does not count)", both, with(func(w *Workstation) { w.Desired = DesiredStopped; w.UpdatedAt = nightly.Add(10 * time.Minute) }), nightly.Add(time.Hour), nightly, ""},
 		{"nightly with a desktop open", both, with(func(w *Workstation) { w.Desktops = []DesktopSession{{ID: "d", OpenedAt: run}} }), nightly.Add(time.Minute), nightly, "nightly shutdown 22:00 Europe/London"},
 		{"no instant given", Schedule{NightlyShutdown: "22:00"}, running, nightly.Add(time.Minute), time.Time{}, ""},
 		{"idle exactly 2h", idle, running, run.Add(2 * time.Hour), time.Time{}, "idle for 2h"},
