@@ -56,7 +56,9 @@ func (d *daemon) serveUI(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the UI certificate (ui.tls_cert, ui.tls_key): %w", err)
 	}
-	h := ui.New(ui.Config{DesktopIdleTimeout: d.cfg.UI.DesktopIdleTimeout, Version: version, Health: d.nodeHealth},
+	h := ui.New(ui.Config{DesktopIdleTimeout: d.cfg.UI.DesktopIdleTimeout, Version: version, Health: d.nodeHealth,
+		// One upload request may carry a file of the largest size and its form.
+		Airlock: d.airlock, AirlockMaxUpload: d.cfg.Airlock.MaxFileSize + 1<<20},
 		d.svc, consoleDialer{d.hv}, d.log.With(slog.String("component", "ui")))
 	ln, err := net.Listen("tcp", d.cfg.UI.Listen)
 	if err != nil {
