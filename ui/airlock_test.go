@@ -498,9 +498,9 @@ func TestAirlockNamesAndScopes(t *testing.T) {
 		},
 	}
 	ts := newAirlockServer(t, f, dir, eng, 0)
-	resp, body := ts.do(t, "GET", "/airlock/i1", "full-olly", "", nil, "")
+	_, body := ts.do(t, "GET", "/airlock/i1", "full-olly", "", nil, "")
 	has(t, "request page", body, `href="/airlock/i1/files/cohort%20%C3%BC.csv"`)
-	resp, body = ts.do(t, "GET", "/airlock/i1/files/cohort%20%C3%BC.csv", "full-olly", "", nil, "")
+	resp, body := ts.do(t, "GET", "/airlock/i1/files/cohort%20%C3%BC.csv", "full-olly", "", nil, "")
 	if resp.StatusCode != 200 || viewed != "cohort ü.csv" {
 		t.Errorf("file view: status %d, engine asked for %q", resp.StatusCode, viewed)
 	}
