@@ -28,7 +28,7 @@ func dialRFB(path string) (*rfbKeyboard, error) {
 		return nil, fmt.Errorf("connecting to VNC socket: %w", err)
 	}
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	k := &rfbKeyboard{conn: c, Delay: 8 * time.Millisecond}
+	k := &rfbKeyboard{conn: c, Delay: 10 * time.Millisecond}
 	if err := k.handshake(bufio.NewReader(c)); err != nil {
 		c.Close()
 		return nil, err
@@ -135,9 +135,25 @@ func (k *rfbKeyboard) press(sym uint32, shift bool) error {
 	return nil
 }
 
-// Interrupt presses Ctrl-C: the shell drops a half-typed line or
-// here-document.
+// Interrupt recovers the shell from a line typed with lost keys: it
+// releases Shift and Ctrl (a lost release leaves a modifier held in the
+// guest, turning everything after it into capitals or control characters),
+// presses Ctrl-C (the shell drops a half-typed line or here-document) and
+// releases the modifiers again, with pauses for the guest to drain its queue.
 func (k *rfbKeyboard) Interrupt() error {
+	release := func() error {
+		time.Sleep(300 * time.Millisecond)
+		for _, m := range []uint32{keyShiftL, keyCtrlL} {
+			if err := k.key(m, false); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return nil
+	}
+	if err := release(); err != nil {
+		return err
+	}
 	for _, e := range []struct {
 		sym  uint32
 		down bool
@@ -145,9 +161,9 @@ func (k *rfbKeyboard) Interrupt() error {
 		if err := k.key(e.sym, e.down); err != nil {
 			return err
 		}
+		time.Sleep(30 * time.Millisecond)
 	}
-	time.Sleep(k.Delay)
-	return nil
+	return release()
 }
 
 // Type types s; '\n' presses Return. Only printable ASCII is accepted.
