@@ -303,12 +303,14 @@ func (s *Service) LoginBanner(ctx context.Context) string {
 	return b.Value
 }
 
-// Housekeep runs the periodic state changes: expired sessions are deleted
-// and projects past their expiry are suspended (their workstations stopped).
-// The daemon calls it on a timer (on the leader is enough; on every node is
+// Housekeep runs the periodic state changes: expired sessions are deleted,
+// projects past their expiry are suspended (their workstations stopped) and
+// the projects' schedules are enforced (nightly shutdown, idle stop). The
+// daemon calls it on a timer (on the leader is enough; on every node is
 // harmless: a pass with nothing to do changes nothing but the applied index).
 func (s *Service) Housekeep(ctx context.Context) error {
 	_, err1 := s.ExpireSessions(ctx)
 	_, err2 := s.ExpireProjects(ctx)
-	return errors.Join(err1, err2)
+	_, err3 := s.EnforceSchedules(ctx)
+	return errors.Join(err1, err2, err3)
 }

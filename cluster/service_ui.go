@@ -205,17 +205,36 @@ func (s *Service) OpenDesktop(ctx context.Context, actor model.Actor, workstatio
 		return model.DesktopGrant{}, err
 	}
 	g.AllowPaste = pr.Tier <= 1
+	g.SessionID = newID()
 	details := map[string]string{"remote": clipText(remote, 128), "break_glass": strconv.FormatBool(g.BreakGlass), "allow_paste": strconv.FormatBool(g.AllowPaste)}
-	rec := model.RecordAudit{Action: "desktop.open", Object: o.String(), ProjectID: o.ProjectID, Outcome: model.OutcomeSuccess, Details: details}
-	if err := s.propose(ctx, model.CmdRecordAudit, actor, rec, nil); err != nil {
+	// One entry records the session on the workstation (its idle clock,
+	// see Schedule) and audits desktop.open; the FSM re-checks the grant.
+	act := model.DesktopActivity{WorkstationID: w.ID, SessionID: g.SessionID, Open: true, Details: details}
+	if err := s.propose(ctx, model.CmdDesktopActivity, actor, act, nil); err != nil {
 		return model.DesktopGrant{}, err // no audit record, no desktop
 	}
 	return g, nil
 }
 
-// CloseDesktop audits the end of a desktop session.
+// CloseDesktop audits the end of a desktop session and takes it off the
+// workstation's record (its idle clock starts). If the user may no longer
+// act (disabled, removed meanwhile), the node closes it instead, so that a
+// lost close never keeps a workstation awake.
 func (s *Service) CloseDesktop(ctx context.Context, actor model.Actor, g model.DesktopGrant, d time.Duration, reason string) error {
-	rec := model.RecordAudit{Action: "desktop.close", Object: "workstation/" + g.WorkstationID, ProjectID: g.ProjectID, Outcome: model.OutcomeSuccess,
-		Details: map[string]string{"duration": d.Round(time.Second).String(), "reason": clipText(reason, 256), "break_glass": strconv.FormatBool(g.BreakGlass)}}
-	return s.propose(ctx, model.CmdRecordAudit, actor, rec, nil)
+	details := map[string]string{"duration": d.Round(time.Second).String(), "reason": clipText(reason, 256), "break_glass": strconv.FormatBool(g.BreakGlass)}
+	if g.SessionID == "" {
+		rec := model.RecordAudit{Action: "desktop.close", Object: "workstation/" + g.WorkstationID, ProjectID: g.ProjectID, Outcome: model.OutcomeSuccess, Details: details}
+		return s.propose(ctx, model.CmdRecordAudit, actor, rec, nil)
+	}
+	act := model.DesktopActivity{WorkstationID: g.WorkstationID, SessionID: g.SessionID, Details: details}
+	err := s.propose(ctx, model.CmdDesktopActivity, actor, act, nil)
+	switch model.CodeOf(err) {
+	case model.CodeForbidden, model.CodeUnauthenticated:
+		act.Details["user_id"] = actor.UserID
+		return s.propose(WithRequestID(ctx, ""), model.CmdDesktopActivity, s.system(), act, nil)
+	case model.CodeNotFound: // the workstation is gone, and its sessions with it
+		rec := model.RecordAudit{Action: "desktop.close", Object: "workstation/" + g.WorkstationID, ProjectID: g.ProjectID, Outcome: model.OutcomeSuccess, Details: details}
+		return s.propose(WithRequestID(ctx, ""), model.CmdRecordAudit, actor, rec, nil)
+	}
+	return err
 }
