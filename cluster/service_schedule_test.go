@@ -243,3 +243,89 @@ func TestServiceCloseDesktopOfDisabledUser(t *testing.T) {
 		t.Fatalf("close audit %+v", evs)
 	}
 }
+
+// TestScheduleOnRealCluster runs the schedule through real raft nodes: set
+// and enforced through a follower, every replica stops the same
+// workstation with the same record and audit chain.
+func TestScheduleOnRealCluster(t *testing.T) {
+	nodes := threeNodes(t)
+	ctx := ctxT(t, 60*time.Second)
+	var follower *testNode
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			follower = n
+			break
+		}
+	}
+	clock := &fakeClock{now: time.Now().UTC()}
+	svc := NewService(follower.Node, follower.store, ServiceConfig{NodeID: follower.ID(), Clock: clock.Now, Argon2: testArgon,
+		Flavours: map[string]Flavour{"small": {VCPU: 1, MemoryMiB: 1024, DiskGiB: 10}}})
+	ann, err := svc.CreateUser(ctx, adminActor, model.CreateUser{Username: "ann", DisplayName: "Ann"}, "ann password 123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := model.Actor{UserID: ann.ID}
+	now := clock.Now()
+	p, err := svc.CreateProject(ctx, adminActor, model.CreateProject{Name: "Study", Slug: "study", ApprovalRef: "DAC-1", DSARef: "DSA-1",
+		StartsAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), Tier: 1, Quota: model.Quota{VCPU: 2, MemoryMiB: 4096, DiskGiB: 50, Workstations: 2}, Owners: []string{ann.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := svc.RegisterImage(ctx, adminActor, model.Image{Name: "debian", Format: model.FormatQCOW2, SHA256: strings.Repeat("d", 64), Size: 1, Path: "/var/lib/sded/images/d.qcow2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, name := range []string{"ann-1", "ann-2"} {
+		w, err := svc.CreateWorkstation(ctx, owner, model.CreateWorkstation{ProjectID: p.ID, Name: name, ImageID: img.ID, Flavour: "small"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.ReportWorkstation(ctx, w.ID, model.ObservedRunning, ""); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, w.ID)
+	}
+	if _, err := svc.SetProjectSchedule(ctx, owner, p.ID, model.Schedule{IdleStopAfter: model.MinIdleStop}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.OpenDesktop(ctx, owner, ids[0], "127.0.0.1") // keeps ann-1 awake
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(model.MinIdleStop + time.Minute)
+	got, err := svc.EnforceSchedules(ctx)
+	if err != nil || !cmp.Equal(got, ids[1:]) {
+		t.Fatalf("EnforceSchedules = %v, %v; want %v", got, err, ids[1:])
+	}
+	if err := svc.CloseDesktop(ctx, owner, g, time.Minute, "done"); err != nil {
+		t.Fatal(err)
+	}
+	var first []model.Workstation
+	for i, n := range nodes {
+		if err := n.Barrier(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := n.store.Workstations(p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = ws
+		} else if d := cmp.Diff(first, ws); d != "" {
+			t.Errorf("%s's workstations differ (-%s +%s):\n%s", n.ID(), nodes[0].ID(), n.ID(), d)
+		}
+		if _, err := n.store.VerifyAudit(ctx); err != nil {
+			t.Errorf("%s: VerifyAudit: %v", n.ID(), err)
+		}
+	}
+	for _, w := range first {
+		want := model.DesiredRunning
+		if w.ID == ids[1] {
+			want = model.DesiredStopped
+		}
+		if w.Desired != want || len(w.Desktops) != 0 {
+			t.Errorf("%s: desired %s, desktops %+v", w.Name, w.Desired, w.Desktops)
+		}
+	}
+}
