@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 	// The zone database is built in, so that a node without the system's
@@ -114,4 +116,36 @@ func (s *Service) scheduleDue(at time.Time) (model.EnforceSchedules, bool, error
 		}
 	}
 	return p, due, nil
+}
+
+// ForgetDesktops closes, as this node, every desktop session the state
+// records as served by this node: at start no desktop is open here, so
+// they are what a crash or kill left behind, and they must not keep their
+// workstations awake. The daemon calls it once the node has joined the
+// cluster, before it serves desktops. It returns how many it closed.
+func (s *Service) ForgetDesktops(ctx context.Context) (int, error) {
+	if err := s.fresh(ctx); err != nil {
+		return 0, err
+	}
+	ws, err := s.st.AllWorkstations()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, w := range ws {
+		for _, d := range w.Desktops {
+			if d.Node != s.cfg.NodeID {
+				continue
+			}
+			act := model.DesktopActivity{WorkstationID: w.ID, SessionID: d.ID,
+				Details: map[string]string{"reason": "node restarted", "user_id": d.UserID}}
+			if err := s.propose(ctx, model.CmdDesktopActivity, s.system(), act, nil); err != nil && model.CodeOf(err) != model.CodeNotFound {
+				errs = append(errs, fmt.Errorf("closing desktop %s of workstation %s: %w", d.ID, w.ID, err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
 }

@@ -329,3 +329,49 @@ func TestScheduleOnRealCluster(t *testing.T) {
 		}
 	}
 }
+
+// A node killed with desktops open: on restart it closes the sessions it
+// served (not other nodes'), and the idle clock runs again.
+func TestServiceForgetDesktops(t *testing.T) {
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	s := newScheduleEnv(t, start)
+	ctx := context.Background()
+	s.set(t, model.Schedule{IdleStopAfter: time.Hour})
+	if _, err := s.svc.OpenDesktop(ctx, s.bob, s.w.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	other := model.DesktopActivity{WorkstationID: s.w.ID, SessionID: "elsewhere", Open: true, Node: "node2"}
+	if err := s.svc.propose(ctx, model.CmdDesktopActivity, s.bob, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.now = start.Add(3 * time.Hour)
+	if n, err := s.svc.ForgetDesktops(ctx); err != nil || n != 1 {
+		t.Fatalf("ForgetDesktops = %d, %v", n, err)
+	}
+	w, _ := s.st.Workstation(s.w.ID)
+	if len(w.Desktops) != 1 || w.Desktops[0].ID != "elsewhere" {
+		t.Fatalf("desktops %+v", w.Desktops)
+	}
+	if n, err := s.svc.ForgetDesktops(ctx); err != nil || n != 0 {
+		t.Fatalf("second ForgetDesktops = %d, %v", n, err)
+	}
+	// node2's session still keeps it awake; once node2 forgets it too, the
+	// idle clock counts from then.
+	if got, _ := s.enforceAt(t, start.Add(5*time.Hour)); len(got) != 0 {
+		t.Fatalf("stopped %v with node2's desktop open", got)
+	}
+	svc2 := NewService(s.svcEnv.p, s.st, ServiceConfig{NodeID: "node2", Clock: s.clock.Now, Argon2: testArgon})
+	if n, err := svc2.ForgetDesktops(ctx); err != nil || n != 1 {
+		t.Fatalf("node2 ForgetDesktops = %d, %v", n, err)
+	}
+	if got, _ := s.enforceAt(t, start.Add(5*time.Hour+59*time.Minute)); len(got) != 0 {
+		t.Fatalf("stopped %v 59m after the last close", got)
+	}
+	if got, _ := s.enforceAt(t, start.Add(6*time.Hour)); len(got) != 1 {
+		t.Fatalf("not stopped an hour after the last close: %v", got)
+	}
+	evs, _ := s.svc.ListAudit(ctx, s.admin, AuditFilter{Action: "desktop.close"})
+	if len(evs) != 2 || evs[0].Details["reason"] != "node restarted" || evs[0].Actor.NodeID != "node2" || evs[0].Details["user_id"] != s.bob.UserID {
+		t.Fatalf("close audit %+v", evs)
+	}
+}

@@ -209,7 +209,7 @@ func (s *Service) OpenDesktop(ctx context.Context, actor model.Actor, workstatio
 	details := map[string]string{"remote": clipText(remote, 128), "break_glass": strconv.FormatBool(g.BreakGlass), "allow_paste": strconv.FormatBool(g.AllowPaste)}
 	// One entry records the session on the workstation (its idle clock,
 	// see Schedule) and audits desktop.open; the FSM re-checks the grant.
-	act := model.DesktopActivity{WorkstationID: w.ID, SessionID: g.SessionID, Open: true, Details: details}
+	act := model.DesktopActivity{WorkstationID: w.ID, SessionID: g.SessionID, Open: true, Node: s.cfg.NodeID, Details: details}
 	if err := s.propose(ctx, model.CmdDesktopActivity, actor, act, nil); err != nil {
 		return model.DesktopGrant{}, err // no audit record, no desktop
 	}

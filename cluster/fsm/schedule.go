@@ -138,7 +138,7 @@ func desktopActivity(c *applyCtx) (any, error) {
 	if len(w.Desktops) >= model.MaxDesktopSessions {
 		w.Desktops = w.Desktops[len(w.Desktops)-model.MaxDesktopSessions+1:]
 	}
-	w.Desktops = append(w.Desktops, model.DesktopSession{ID: p.SessionID, UserID: c.userID(), OpenedAt: c.cmd.Time})
+	w.Desktops = append(w.Desktops, model.DesktopSession{ID: p.SessionID, UserID: c.userID(), Node: p.Node, OpenedAt: c.cmd.Time})
 	w.LastDesktopAt = c.cmd.Time
 	if err := c.tx.PutWorkstation(w); err != nil {
 		return nil, err

@@ -252,6 +252,7 @@ func (p EnforceSchedules) Validate() error {
 type DesktopSession struct {
 	ID       string    `json:"id"`
 	UserID   string    `json:"user_id"`
+	Node     string    `json:"node,omitempty"` // whose desktop proxy serves it
 	OpenedAt time.Time `json:"opened_at"`
 }
 
@@ -267,6 +268,7 @@ type DesktopActivity struct {
 	WorkstationID string            `json:"workstation_id"`
 	SessionID     string            `json:"session_id"`
 	Open          bool              `json:"open"`
+	Node          string            `json:"node,omitempty"` // opening: the node serving the desktop
 	Details       map[string]string `json:"details,omitempty"`
 }
 
@@ -276,6 +278,9 @@ func (p DesktopActivity) Validate() error {
 		return err
 	}
 	if err := checkID("session_id", p.SessionID); err != nil {
+		return err
+	}
+	if err := checkOptionalID("node", p.Node); err != nil {
 		return err
 	}
 	return AuditEvent{Action: "desktop.activity", Details: p.Details}.Validate()
