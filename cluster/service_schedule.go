@@ -92,7 +92,7 @@ func (s *Service) scheduleDue(at time.Time) (model.EnforceSchedules, bool, error
 	}
 	due := false
 	for _, pr := range projects {
-		if pr.State != model.ProjectActive || pr.Schedule.IsZero() {
+		if pr.State != model.ProjectActive || pr.Schedule.Off() {
 			continue
 		}
 		var nightly time.Time

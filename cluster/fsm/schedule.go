@@ -65,7 +65,7 @@ func enforceSchedules(c *applyCtx) (any, error) {
 	}
 	stopped := []string{}
 	for _, pr := range all {
-		if pr.State != model.ProjectActive || pr.Schedule.IsZero() {
+		if pr.State != model.ProjectActive || pr.Schedule.Off() {
 			continue
 		}
 		var nightly = p.Nightly[pr.ID]

@@ -198,7 +198,7 @@ func TestSchedulePolicyAndBadInput(t *testing.T) {
 	for _, s := range []model.Schedule{{NightlyShutdown: "24:00"}, {TimeZone: "Local"}, {IdleStopAfter: time.Minute}} {
 		h.fail(model.CodeInvalid, model.CmdSetProjectSchedule, user("ann"), model.SetProjectSchedule{ProjectID: "p1", Schedule: s})
 	}
-	if pr, _ := h.st.Project("p1"); !pr.Schedule.IsZero() {
+	if pr, _ := h.st.Project("p1"); !pr.Schedule.Off() {
 		t.Fatalf("refused commands changed the schedule: %+v", pr.Schedule)
 	}
 	var pr model.Project

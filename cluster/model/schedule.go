@@ -1,6 +1,8 @@
 package model
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -19,6 +21,42 @@ type Schedule struct {
 	// IdleStopAfter stops a running workstation whose desktop has not been
 	// open for this long; 0: off.
 	IdleStopAfter time.Duration `json:"idle_stop_after,omitempty"`
+}
+
+// scheduleJSON is Schedule's wire form: the idle stop as a Go duration
+// string ("2h0m0s"), readable in the API, the audit log and the state.
+type scheduleJSON struct {
+	NightlyShutdown string `json:"nightly_shutdown,omitempty"`
+	TimeZone        string `json:"time_zone,omitempty"`
+	IdleStopAfter   string `json:"idle_stop_after,omitempty"`
+}
+
+// MarshalJSON writes the idle stop as a duration string.
+func (s Schedule) MarshalJSON() ([]byte, error) {
+	j := scheduleJSON{NightlyShutdown: s.NightlyShutdown, TimeZone: s.TimeZone}
+	if s.IdleStopAfter != 0 {
+		j.IdleStopAfter = s.IdleStopAfter.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the wire form strictly (unknown fields refused).
+func (s *Schedule) UnmarshalJSON(b []byte) error {
+	var j scheduleJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	*s = Schedule{NightlyShutdown: j.NightlyShutdown, TimeZone: j.TimeZone}
+	if j.IdleStopAfter != "" {
+		d, err := time.ParseDuration(j.IdleStopAfter)
+		if err != nil {
+			return fmt.Errorf("schedule: idle_stop_after %q is not a duration", j.IdleStopAfter)
+		}
+		s.IdleStopAfter = d
+	}
+	return nil
 }
 
 // The bounds of Schedule.IdleStopAfter.
@@ -40,8 +78,8 @@ func (s Schedule) Zone() string {
 	return s.TimeZone
 }
 
-// IsZero reports whether the schedule stops nothing.
-func (s Schedule) IsZero() bool { return s.NightlyShutdown == "" && s.IdleStopAfter == 0 }
+// Off reports whether the schedule stops nothing (a zone alone stops nothing).
+func (s Schedule) Off() bool { return s.NightlyShutdown == "" && s.IdleStopAfter == 0 }
 
 // Validate checks the form of every field. Whether the time zone exists is
 // checked by the proposer (time.LoadLocation reads the zone database, which

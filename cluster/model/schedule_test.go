@@ -1,6 +1,8 @@
 package model
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,7 +55,7 @@ func TestParseSchedule(t *testing.T) {
 	if err != nil || s != (Schedule{NightlyShutdown: "22:00", IdleStopAfter: 2 * time.Hour}) {
 		t.Fatalf("ParseSchedule = %+v, %v", s, err)
 	}
-	if s, err := ParseSchedule("", "", "0"); err != nil || !s.IsZero() {
+	if s, err := ParseSchedule("", "", "0"); err != nil || !s.Off() {
 		t.Fatalf("ParseSchedule(off) = %+v, %v", s, err)
 	}
 	for _, idle := range []string{"2 hours", "5m", "-1h", "1y"} {
@@ -223,4 +225,39 @@ func fieldOf(err error) string {
 		return ""
 	}
 	return AsError(err).Field
+}
+
+func TestScheduleJSON(t *testing.T) {
+	for _, s := range []Schedule{{}, {NightlyShutdown: "22:00", TimeZone: "Europe/London", IdleStopAfter: 90 * time.Minute}, {IdleStopAfter: 10*time.Minute + 1}} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Schedule
+		if err := json.Unmarshal(b, &got); err != nil || got != s {
+			t.Fatalf("%s -> %+v, %v; want %+v", b, got, err, s)
+		}
+	}
+	b, _ := json.Marshal(Project{Schedule: Schedule{IdleStopAfter: 2 * time.Hour}})
+	if !strings.Contains(string(b), `"schedule":{"idle_stop_after":"2h0m0s"}`) {
+		t.Fatalf("project JSON %s", b)
+	}
+	if b, _ := json.Marshal(Project{}); strings.Contains(string(b), "schedule") {
+		t.Fatalf("an empty schedule is written: %s", b)
+	}
+	for _, in := range []string{`{"idle_stop_after":7200000000000}`, `{"idle_stop_after":"two hours"}`, `{"nightly":"22:00"}`, `[]`} {
+		var s Schedule
+		if err := json.Unmarshal([]byte(in), &s); err == nil {
+			t.Errorf("%s decoded as %+v", in, s)
+		}
+	}
+}
+
+// A zone alone (set before the time) survives the project's JSON.
+func TestScheduleZoneAloneIsKept(t *testing.T) {
+	b, _ := json.Marshal(Project{Schedule: Schedule{TimeZone: "Europe/London"}})
+	var p Project
+	if err := json.Unmarshal(b, &p); err != nil || p.Schedule.TimeZone != "Europe/London" || !p.Schedule.Off() {
+		t.Fatalf("%s -> %+v, %v", b, p.Schedule, err)
+	}
 }
