@@ -152,6 +152,10 @@ func (v *Volumes) ensureProjectDir(project string) (string, error) {
 	if err := os.MkdirAll(d, 0o711); err != nil {
 		return "", fmt.Errorf("creating project directory: %w", err)
 	}
+	// Whatever the umask: QEMU must pass through to the volumes.
+	if err := os.Chmod(d, 0o711); err != nil {
+		return "", fmt.Errorf("setting project directory mode: %w", err)
+	}
 	return d, nil
 }
 

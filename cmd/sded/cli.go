@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -569,8 +570,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	if _, err := os.Stat(socketPath(cfg)); err == nil {
-		return fmt.Errorf("sded is running on this node (%s exists): stop it first; restore needs an empty data directory", socketPath(cfg))
+	if c, err := net.DialTimeout("unix", socketPath(cfg), time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("sded is running on this node (it answers on %s): stop it first; restore needs an empty data directory", socketPath(cfg))
 	}
 	st, f, err := openState(cfg, log, nil)
 	if err != nil {

@@ -59,6 +59,10 @@ func serve(ctx context.Context, cfgPath string, stderr io.Writer, join func(cont
 	}
 	d, err := startDaemon(ctx, cfg, log, joinFn)
 	if err != nil {
+		if ctx.Err() != nil { // stopped while starting (systemctl stop): not a failure
+			log.Info("sded stopped while starting")
+			return nil
+		}
 		return err
 	}
 	defer d.close()
