@@ -274,11 +274,16 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 	return r.report(ctx, w, model.ObservedRunning, "", nil)
 }
 
-// teardown stops the domain and removes its secret, leaving the disk.
+// teardown shuts the domain down (gracefully: the guest gets an ACPI power
+// button and time to save work; the driver forces it off after that), then
+// undefines it and removes its secrets, leaving the disks.
 func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists bool) error {
 	if exists {
-		if err := r.cfg.Domains.Delete(ctx, DomainName(w.ID)); err != nil {
+		if err := r.cfg.Domains.Stop(ctx, DomainName(w.ID)); err != nil {
 			return fmt.Errorf("stopping domain: %w", err)
+		}
+		if err := r.cfg.Domains.Delete(ctx, DomainName(w.ID)); err != nil {
+			return fmt.Errorf("removing domain: %w", err)
 		}
 	}
 	for _, role := range diskRoles {

@@ -118,7 +118,13 @@ func (h *host) Ensure(_ context.Context, s DomainSpec) error {
 	h.domains[s.Name] = DomainState{Running: true}
 	return nil
 }
-func (h *host) Stop(_ context.Context, name string) error { return h.call("dom.stop") }
+func (h *host) Stop(_ context.Context, name string) error {
+	if d, ok := h.domains[name]; ok {
+		d.Running = false
+		h.domains[name] = d
+	}
+	return h.call("dom.stop")
+}
 func (h *host) Delete(_ context.Context, name string) error {
 	delete(h.domains, name)
 	return h.call("dom.delete")
@@ -187,6 +193,9 @@ func TestStopRemovesDomainAndSecretKeepsDisk(t *testing.T) {
 	}
 	if len(h.domains) != 0 || len(h.secrets) != 0 || !h.disks["w1"] {
 		t.Errorf("after stop: domains %v secrets %v disks %v", h.domains, h.secrets, h.disks)
+	}
+	if calls := strings.Join(h.calls, ","); !strings.Contains(calls, "dom.stop,dom.delete") {
+		t.Errorf("stop was not graceful first: %s", calls)
 	}
 	h.ws[0].Desired = model.DesiredDeleted
 	if err := r.Pass(context.Background()); err != nil {

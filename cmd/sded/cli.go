@@ -240,6 +240,22 @@ var projectCommands = []sub{
 	{name: "suspend", usage: "suspend --as ADMIN [--reason TEXT] SLUG", args: 1, flags: reasonFlag, run: projectState("suspend")},
 	{name: "resume", usage: "resume --as ADMIN [--reason TEXT] SLUG", args: 1, flags: reasonFlag, run: projectState("resume")},
 	{name: "archive", usage: "archive --as ADMIN [--reason TEXT] SLUG  (destroys the project's key and volumes)", args: 1, flags: reasonFlag, run: projectState("archive")},
+	{name: "schedule", usage: "schedule --as USER [--nightly HH:MM] [--zone Europe/London] [--idle 2h] SLUG  (no flags: off)", args: 1,
+		flags: func(fs *flag.FlagSet) {
+			fs.String("nightly", "", "stop every workstation of the project at this time each night (24h HH:MM)")
+			fs.String("zone", "", "time zone of --nightly (IANA name; default UTC)")
+			fs.String("idle", "", "stop a workstation after this long without an open desktop (10m to 168h)")
+		},
+		run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
+			var p model.Project
+			if err := c.call(ctx, "/v1/project/schedule", map[string]any{"as": as, "Slug": fs.Arg(0), "Nightly": str(fs, "nightly"),
+				"Zone": str(fs, "zone"), "Idle": str(fs, "idle")}, &p); err != nil {
+				return err
+			}
+			return printResult(out, p, func(w io.Writer) {
+				fmt.Fprintf(w, "project %s: nightly shutdown %q (%s), idle stop after %s\n", p.Slug, p.Schedule.NightlyShutdown, p.Schedule.TimeZone, p.Schedule.IdleStopAfter)
+			})
+		}},
 	{name: "member-add", usage: "member-add --as ADMIN SLUG USERNAME ROLE  (owner, researcher, output_checker, data_manager)", args: 3,
 		run: func(ctx context.Context, c *localClient, fs *flag.FlagSet, as string, out io.Writer) error {
 			var m model.Member

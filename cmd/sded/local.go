@@ -135,6 +135,8 @@ type projectAddReq struct {
 
 type projectStateReq struct{ Slug, Op, Reason string }
 
+type scheduleReq struct{ Slug, Nightly, Zone, Idle string }
+
 type memberReq struct {
 	Project, Username string
 	Role              model.MemberRole
@@ -223,6 +225,17 @@ func (d *daemon) localMux() *http.ServeMux {
 			return nil, err
 		}
 		return d.store.Project(p.ID)
+	}))
+	mux.Handle("POST /v1/project/schedule", localHandler(d, func(ctx context.Context, a model.Actor, r scheduleReq) (any, error) {
+		p, err := d.store.ProjectBySlug(r.Slug)
+		if err != nil {
+			return nil, err
+		}
+		sch, err := model.ParseSchedule(r.Nightly, r.Zone, r.Idle)
+		if err != nil {
+			return nil, err
+		}
+		return d.svc.SetProjectSchedule(ctx, a, p.ID, sch)
 	}))
 	mux.Handle("POST /v1/member/add", localHandler(d, func(ctx context.Context, a model.Actor, r memberReq) (any, error) {
 		p, u, err := d.projectUser(r.Project, r.Username)

@@ -52,7 +52,7 @@ func commands() []command {
 		{"join", "join this node to a cluster with a token, then serve", runJoin},
 		{"config", "check a configuration file: sded config check --config FILE", runConfig},
 		{"user", "manage accounts: add, list, disable, enable, reset-password", runGroup("user", userCommands)},
-		{"project", "manage projects: add, list, suspend, resume, archive, member-add, member-remove", runGroup("project", projectCommands)},
+		{"project", "manage projects: add, list, suspend, resume, archive, schedule, member-add, member-remove", runGroup("project", projectCommands)},
 		{"image", "manage base images: add, list, delete", runGroup("image", imageCommands)},
 		{"workstation", "manage workstations: add, list, start, stop, delete", runGroup("workstation", workstationCommands)},
 		{"setting", "replicated platform settings: put, get (project.archive_retention, desktop.break_glass, ...)", runGroup("setting", settingCommands)},

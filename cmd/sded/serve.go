@@ -66,6 +66,13 @@ func serve(ctx context.Context, cfgPath string, stderr io.Writer, join func(cont
 		return err
 	}
 	defer d.close()
+	// Desktop sessions a crash of this node left recorded would keep their
+	// workstations from ever counting as idle.
+	if n, err := d.svc.ForgetDesktops(ctx); err != nil {
+		log.Warn("closing desktop sessions left by a previous run", slog.Any("err", err))
+	} else if n > 0 {
+		log.Info("closed desktop sessions left by a previous run", slog.Int("sessions", n))
+	}
 	stopLocal, err := d.serveLocal(ctx)
 	if err != nil {
 		return err
