@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sded/sded/cluster/model"
 )
@@ -353,8 +355,17 @@ func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Pro
 // report sends an observation through raft when it differs from the last
 // one, and returns cause.
 func (r *Reconciler) report(ctx context.Context, w model.Workstation, st model.ObservedState, reason string, cause error) error {
+	// Reasons carry tool output (QEMU's errors span lines); the FSM refuses
+	// control characters and invalid UTF-8 in audit details, which would
+	// leave the status unreported.
+	reason = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return ' '
+		}
+		return c
+	}, reason)
 	if len(reason) > 1000 {
-		reason = reason[:1000]
+		reason = strings.ToValidUTF8(reason[:1000], "")
 	}
 	key := string(st) + "\x00" + reason
 	if w.Status.State == st && w.Status.Reason == reason {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sded/sded/cluster/model"
@@ -264,6 +265,20 @@ func TestHypervisorDownIsReportedOnWaitingWorkstations(t *testing.T) {
 	}
 	if got := h.reports[len(h.reports)-1]; got != "w1=running " {
 		t.Errorf("after the hypervisor is back: last report %q, want w1=running", got)
+	}
+}
+
+func TestReasonsWithoutControlCharacters(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	h.failOn["dom.ensure"] = errors.New("qemu: Failed to get \"write\" lock\nIs another process using the image?\t" + strings.Repeat("é", 600))
+	r := newRec(h)
+	_ = r.Pass(context.Background())
+	got := h.ws[0].Status.Reason
+	if strings.ContainsAny(got, "\n\t") || !utf8.ValidString(got) || len(got) > 1000 || !strings.Contains(got, "lock Is another process") {
+		t.Errorf("reason %q: want one line of valid UTF-8, at most 1000 bytes", got)
 	}
 }
 
