@@ -157,6 +157,9 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		}
 	}
 	if w3st.Status.State != model.ObservedRunning {
+		// Known (2026-11-22): both domains open shared.qcow2 read-write and
+		// QEMU's image lock refuses the second; a filesystem on a block
+		// device shared by two VMs would not be safe anyway.
 		t.Errorf("a second workstation of project %s does not start beside the first: %s: %s", pb.Slug, w3st.Status.State, w3st.Status.Reason)
 	} else {
 		step("a second workstation of project %s runs beside the first (shared volume attached to both)", pb.Slug)
