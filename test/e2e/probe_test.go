@@ -38,15 +38,14 @@ func (p *probe) pass() bool {
 	return p.got == p.want
 }
 
-// script runs the probes in parallel (each at most a few seconds), then
+// probeScript runs the probes in parallel (each at most a few seconds), then
 // the sequential ones (address and MAC spoofing change the guest's own
 // interface), and reports each with r.
 func probeScript(parallel, sequential []*probe) string {
 	var b strings.Builder
 	b.WriteString("mkdir -p /tmp/p; rm -f /tmp/p/*\n")
-	for i, p := range parallel {
+	for _, p := range parallel {
 		fmt.Fprintf(&b, "(r %s \"$(%s)\") &\n", p.key, p.sh)
-		_ = i
 	}
 	b.WriteString("wait\n")
 	for _, p := range sequential {
