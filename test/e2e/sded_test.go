@@ -42,6 +42,12 @@ type daemon struct {
 // and starts sded. It is stopped in t.Cleanup.
 func newDaemon(t testing.TB, h *host) *daemon {
 	t.Helper()
+	return newDaemonWith(t, h, "")
+}
+
+// newDaemonWith is newDaemon with extra configuration appended.
+func newDaemonWith(t testing.TB, h *host, extra string) *daemon {
+	t.Helper()
 	d := &daemon{t: t, h: h, data: filepath.Join(h.dir, "data"), conf: filepath.Join(h.dir, "sded.conf"), log: filepath.Join(h.dir, "sded.log")}
 	conf := fmt.Sprintf(`# written by test/e2e
 [node]
@@ -62,7 +68,7 @@ disk = 1GiB
 airlock_port = %d
 [log]
 level = debug
-`, d.data, raftPort, raftPort, uiPort, flavour, airlockPort)
+%s`, d.data, raftPort, raftPort, uiPort, flavour, airlockPort, extra)
 	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
