@@ -164,12 +164,21 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		return errors.Join(append(errs, err)...)
 	}
 	known := map[string]bool{}
+	// A project's shared volume is a qcow2 file: only one running domain may
+	// have it open for writing (QEMU locks the image). The first workstation
+	// of a project to run gets it; the others start without it.
+	sharedTaken := map[string]bool{}
+	for _, w := range all {
+		if st, ok := present[DomainName(w.ID)]; ok && st.Running && r.cfg.Mine(w) {
+			sharedTaken[w.ProjectID] = true
+		}
+	}
 	for _, w := range all {
 		if !r.cfg.Mine(w) {
 			continue
 		}
 		known[DomainName(w.ID)] = true
-		if err := r.workstation(ctx, w, byID[w.ProjectID], present); err != nil {
+		if err := r.workstation(ctx, w, byID[w.ProjectID], present, sharedTaken); err != nil {
 			errs = append(errs, fmt.Errorf("workstation %s: %w", w.ID, err))
 		}
 	}
@@ -243,7 +252,7 @@ func (r *Reconciler) networks(ctx context.Context, projects []model.Project, ws 
 }
 
 // workstation drives one workstation towards its desired state.
-func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState) error {
+func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState, sharedTaken map[string]bool) error {
 	name := DomainName(w.ID)
 	_, exists := present[name]
 	switch {
@@ -268,10 +277,17 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 	if st, ok := present[name]; ok && st.Running {
 		return r.report(ctx, w, model.ObservedRunning, "", nil)
 	}
-	if err := r.start(ctx, w, p); errors.Is(err, errKeyPending) {
+	withShared := !sharedTaken[p.ID]
+	if err := r.start(ctx, w, p, withShared); errors.Is(err, errKeyPending) {
 		return r.report(ctx, w, model.ObservedPending, err.Error(), nil)
 	} else if err != nil {
 		return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+	}
+	if withShared {
+		sharedTaken[p.ID] = true
+	} else {
+		r.log.Warn("workstation started without the project's shared volume: another running workstation of the project has it open",
+			slog.String("workstation", w.ID), slog.String("project", p.ID))
 	}
 	return r.report(ctx, w, model.ObservedRunning, "", nil)
 }
@@ -297,7 +313,7 @@ func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists b
 }
 
 // start prepares storage and starts the domain.
-func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project) error {
+func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project, withShared bool) error {
 	wrapped, err := r.cfg.Desired.ProjectKey(ctx, p.ID)
 	if errors.Is(err, model.ErrNotFound) {
 		return errKeyPending
@@ -340,6 +356,9 @@ func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Pro
 		Image: img, Seed: seed, Bridge: r.cfg.Networks.Bridge(p.ID), MAC: w.MAC, IP: w.IP}
 	for i, v := range []Volume{disk, vols.Shared, vols.Data} {
 		role := diskRoles[i]
+		if role == "shared" && !withShared {
+			continue
+		}
 		uuid := SecretUUID(w.ID, role)
 		if err := r.cfg.Domains.SetSecret(ctx, uuid, DomainName(w.ID)+"-"+role, v.Secret); err != nil {
 			return fmt.Errorf("setting %s secret: %w", role, err)

@@ -328,3 +328,49 @@ func TestSecretUUIDStableAndValid(t *testing.T) {
 		t.Errorf("SecretUUID = %s", a)
 	}
 }
+
+func TestSecondWorkstationStartsWithoutTheSharedVolume(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	w2 := ws("w2", "p1", model.DesiredRunning)
+	w2.IP, w2.MAC = "10.64.1.11", "52:54:00:00:00:02"
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning), w2}
+	var specs []DomainSpec
+	d := &specHost{host: h, specs: &specs}
+	r := New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Volumes: h, Domains: d})
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || len(specs[0].Disks) != 3 || len(specs[1].Disks) != 2 {
+		t.Fatalf("disks per domain: %+v", specs)
+	}
+	for _, dd := range specs[1].Disks {
+		if dd.Serial == "sded-shared" {
+			t.Error("the second workstation got the shared volume too")
+		}
+	}
+}
+
+func TestReasonsAreOneLine(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	h.failOn["dom.ensure"] = errors.New("qemu closed the monitor:\nIs another process using the image?")
+	_ = newRec(h).Pass(context.Background())
+	if len(h.reports) != 1 || strings.ContainsAny(h.reports[0], "\n\r") {
+		t.Errorf("reports = %q", h.reports)
+	}
+}
+
+// specHost records the specs the reconciler starts domains with.
+type specHost struct {
+	*host
+	specs *[]DomainSpec
+}
+
+func (s *specHost) Ensure(ctx context.Context, d DomainSpec) error {
+	*s.specs = append(*s.specs, d)
+	return s.host.Ensure(ctx, d)
+}
