@@ -146,8 +146,9 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		t.Errorf("%d probe rows did not behave as required", bad)
 	}
 
-	// A second workstation of a project runs beside the first: both get the
-	// project's shared writable volume.
+	// A second workstation of a project runs beside the first. (The shared
+	// qcow2 volume has one writer: sded gives it to the first running
+	// workstation only; the log says which disks the second one got.)
 	w3 := d.addWorkstation(pb.Slug, "alice-ws3")
 	var w3st model.Workstation
 	for end := time.Now().Add(90 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
@@ -157,12 +158,16 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		}
 	}
 	if w3st.Status.State != model.ObservedRunning {
-		// Known (2026-11-22): both domains open shared.qcow2 read-write and
-		// QEMU's image lock refuses the second; a filesystem on a block
-		// device shared by two VMs would not be safe anyway.
 		t.Errorf("a second workstation of project %s does not start beside the first: %s: %s", pb.Slug, w3st.Status.State, w3st.Status.Reason)
 	} else {
-		step("a second workstation of project %s runs beside the first (shared volume attached to both)", pb.Slug)
+		x := h.mustVirsh("dumpxml", "sded-"+w3.ID)
+		var serials []string
+		for _, s := range []string{"sded-disk", "sded-shared", "sded-data", "cidata"} {
+			if strings.Contains(x, "<serial>"+s+"</serial>") {
+				serials = append(serials, s)
+			}
+		}
+		step("a second workstation of project %s runs beside the first, with disks %v", pb.Slug, serials)
 	}
 	deleteWorkstation(t, d, pb.Slug, w3.ID)
 
