@@ -47,6 +47,8 @@ type Reconciler struct {
 	// reported remembers the last observation sent per workstation so that
 	// only changes go through raft, even before the replica catches up.
 	reported map[string]sent
+	// applied is the network configuration the last successful Set applied.
+	applied []ProjectNetwork
 }
 
 // sent is an observation already proposed.
@@ -235,13 +237,23 @@ func (r *Reconciler) networks(ctx context.Context, projects []model.Project, ws 
 		nets = append(nets, n)
 	}
 	sort.Slice(nets, func(i, j int) bool { return nets[i].ProjectID < nets[j].ProjectID })
-	drift, err := r.cfg.Networks.Drift(ctx, nets)
+	// Drift is what differs from what this reconciler last applied (changes
+	// of the desired state are not drift). After a start there is nothing
+	// applied yet: then the host is compared with the desired state, so a
+	// rebuild after a reboot is recorded as a repair.
+	base := r.applied
+	if base == nil {
+		base = nets
+	}
+	drift, err := r.cfg.Networks.Drift(ctx, base)
 	if err != nil {
 		return fmt.Errorf("checking networks: %w", err)
 	}
 	if err := r.cfg.Networks.Set(ctx, nets); err != nil {
+		r.applied = nil
 		return fmt.Errorf("applying networks: %w", err)
 	}
+	r.applied = nets
 	for _, d := range drift {
 		r.log.Warn("repaired network drift", slog.String("drift", d))
 		if err := r.cfg.Reporter.RecordRepair(ctx, "network", map[string]string{"drift": d}); err != nil {

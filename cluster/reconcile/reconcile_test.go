@@ -27,6 +27,8 @@ type host struct {
 	repairs  []string
 	calls    []string
 	failOn   map[string]error
+	// driftAsked records how many networks each Drift call compared.
+	driftAsked []int
 }
 
 func newHost() *host {
@@ -71,8 +73,11 @@ func (h *host) Set(_ context.Context, n []ProjectNetwork) error {
 	h.drift = nil
 	return nil
 }
-func (h *host) Drift(context.Context, []ProjectNetwork) ([]string, error) { return h.drift, nil }
-func (h *host) Bridge(p string) string                                    { return "sdbr-" + p }
+func (h *host) Drift(_ context.Context, n []ProjectNetwork) ([]string, error) {
+	h.driftAsked = append(h.driftAsked, len(n))
+	return h.drift, nil
+}
+func (h *host) Bridge(p string) string { return "sdbr-" + p }
 func unwrap(p string, w []byte) ([]byte, error) {
 	if string(w) != "wrapped-"+p {
 		return nil, errors.New("wrong key")
@@ -373,4 +378,27 @@ type specHost struct {
 func (s *specHost) Ensure(ctx context.Context, d DomainSpec) error {
 	*s.specs = append(*s.specs, d)
 	return s.host.Ensure(ctx, d)
+}
+
+// A new project is a change of the desired state, not drift: Drift compares
+// the host with what was applied before.
+func TestDriftIsAgainstWhatWasApplied(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	r := newRec(h)
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p2 := project("p2", model.ProjectActive)
+	p2.Subnet = "10.64.2.0/24"
+	h.projects = append(h.projects, p2)
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]int{1, 1}, h.driftAsked); d != "" {
+		t.Errorf("networks compared per pass (-want +got):\n%s", d)
+	}
+	if len(h.nets) != 2 {
+		t.Errorf("applied %d networks", len(h.nets))
+	}
 }
