@@ -30,12 +30,13 @@ guest: deps
 
 # The whole suite, including root, libvirt, network-namespace and browser tests.
 # The tests that type into guests over VNC run last and one package at a time:
-# QEMU drops keys when the host's two cores are saturated.
+# QEMU drops keys when the host's two cores are saturated. A package that fails
+# is run once more and the retry is printed (see test/scripts/gotest.sh).
 SERIAL_TESTS := ./test/e2e ./test/airlock ./test/browser
 test: deps guest check
-	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -p 2 -timeout $(TEST_TIMEOUT) -count=1 \
+	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) TEST_TIMEOUT=$(TEST_TIMEOUT) bash test/scripts/gotest.sh 2 \
 		$$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/test/airlock$$' -e '/test/browser$$')
-	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -p 1 -timeout $(TEST_TIMEOUT) -count=1 $(SERIAL_TESTS)
+	SDED_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) TEST_TIMEOUT=$(TEST_TIMEOUT) bash test/scripts/gotest.sh 1 $(SERIAL_TESTS)
 
 check:
 	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "$$out"; echo "gofmt: files need formatting" >&2; exit 1; fi
