@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"github.com/sded/sded/test/testenv"
 	"sync/atomic"
 	"testing"
 )
@@ -44,6 +45,9 @@ func (c countingTable) Save(ctx context.Context) (string, error) {
 func TestNetnsCheckSkipsUnchanged(t *testing.T) {
 	ns, m := inNS(t, Options{})
 	if m.gen == nil {
+		if testenv.InCI() { // CI is Debian 12: iptables, ip6tables and ebtables all use nf_tables
+			t.Fatal("not every family uses nf_tables on this host")
+		}
 		t.Skip("not every family uses nf_tables here")
 	}
 	var saves atomic.Int32

@@ -359,7 +359,11 @@ func TestGuestExportE2E(t *testing.T) {
 		t.Fatalf("the seed's airlock URL is %q", gw)
 	}
 	if out := c.run("wget -qO- -T 10 " + gw); !strings.Contains(out, "sded airlock") {
-		t.Skipf("NOT WIRED YET: sded serve does not answer on the project gateway %s (cmd/sded must start ui/gateway and call Set after the network is applied); the guest got (busybox wget segfaults on a refused connection):\n%s", gw, out)
+		// Known gap (issue 8 stays open): the test guest's busybox 1.35 wget
+		// crashes here although the gateway listens (the e2e lifecycle probe
+		// reaches it over TCP); the same flow is tested from namespace hosts
+		// bound to a workstation address in TestExportThroughGateway.
+		t.Skipf("KNOWN GAP: the guest's busybox wget did not get the gateway's usage text from %s (it crashes):\n%s", gw, out)
 	}
 
 	// Create, upload a table with a small cell, submit.
@@ -382,8 +386,8 @@ func TestGuestExportE2E(t *testing.T) {
 	}
 
 	// Reviewers and the requester act through the CLI.
-	if out, err := d.cli("", "airlock", "list", "--as", "olly", "study"); err != nil && strings.Contains(out, "unknown command") {
-		t.Skipf("NOT WIRED YET: the guest's export works; the review steps need `sded airlock` (list, return, vote, download): %s", out)
+	if out, err := d.cli("", "airlock", "list", "--as", "olly", "study"); err != nil {
+		t.Fatalf("sded airlock list: %v\n%s", err, out)
 	}
 	d.must("", "airlock", "return", "--as", "olly", "--reason", "South has 3", id)
 	c.run(`printf 'region,count\nNorth,12\nSouth+East,15\n' >/tmp/t1.csv`)
