@@ -3,6 +3,7 @@ package airlocktest
 import (
 	"context"
 	"crypto/rand"
+	"github.com/sded/sded/cmd/sded/wire"
 	"log/slog"
 	"net"
 	"os"
@@ -121,8 +122,8 @@ func newEnvLimit(t testing.TB, maxFile int64, opts ...func(*airlock.Config)) *en
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	cfg := airlock.Config{Requests: svc, Commands: svc, System: e.sys(), Files: stagedAdapter{e.store}, Keys: e.keys,
-		Checker: checkerAdapter{disclosure.DefaultTiers()}, Pseudonym: pseudonymAdapter{}, Volumes: volumeAdapter{e.vols, e.keys},
+	cfg := airlock.Config{Requests: svc, Commands: svc, System: e.sys(), Files: wire.Staged{S: e.store}, Keys: e.keys,
+		Checker: wire.Checker{Tiers: disclosure.DefaultTiers()}, Pseudonym: wire.Pseudonymiser{}, Volumes: wire.DataVolumes{V: e.vols, DEK: e.keys.dek},
 		Dir: filepath.Join(dir, "airlock"), LinkKey: key, LinkTTL: 10 * time.Minute, Clock: c.Now, Logger: log}
 	for _, o := range opts {
 		o(&cfg)
