@@ -200,11 +200,12 @@ func (d *daemon) leaderTasks(ctx context.Context) {
 		if err := d.ensureProjectKeys(ctx); err != nil {
 			d.log.Warn("creating project keys", slog.Any("err", err))
 		}
-		d.releaseApproved(ctx)
 		if time.Since(last) < 30*time.Second {
 			continue
 		}
 		last = time.Now()
+		// Releases a crash interrupted: recovery, not a hot path.
+		d.releaseApproved(ctx)
 		if err := d.svc.Housekeep(ctx); err != nil {
 			d.log.Warn("expiring sessions and projects", slog.Any("err", err))
 		}
