@@ -194,6 +194,13 @@ func checkFiles(s Spec) error {
 	for i, dk := range s.Disks {
 		errs = append(errs, check(fmt.Sprintf("disk %d", i), dk.Path))
 	}
+	for i, sh := range s.Shares {
+		if fi, err := os.Stat(sh.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("domain %s: share %d: %w", s.Name, i, err))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("domain %s: share %d: %s is not a directory", s.Name, i, sh.Dir))
+		}
+	}
 	return errors.Join(errs...)
 }
 

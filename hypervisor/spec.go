@@ -47,6 +47,11 @@ type Spec struct {
 	// Seed is an optional cloud-init NoCloud seed image (raw), attached
 	// read-only after the disks.
 	Seed string
+	// Shares are host directories handed to the guest with virtiofs (libvirt
+	// starts a virtiofsd per share); the guest mounts each by its tag:
+	// mount -t virtiofs TAG DIR. A domain with shares has shared memory
+	// (memfd), which virtiofs needs.
+	Shares []Share
 	// NIC is the optional network interface.
 	NIC *NIC
 	// SerialLog is the file the serial console is logged to (absolute).
@@ -76,6 +81,15 @@ type Disk struct {
 	SecretUUID string
 	// ReadOnly attaches the disk read-only.
 	ReadOnly bool
+}
+
+// Share is one host directory shared with the guest over virtiofs.
+type Share struct {
+	// Dir is the host directory (absolute).
+	Dir string
+	// Tag names the share inside the guest; at most 20 of letters, digits,
+	// '-', '_'.
+	Tag string
 }
 
 // NIC is a virtio network interface on a host bridge.
@@ -164,6 +178,22 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("spec %s: disk %d: serial %q used twice", s.Name, i, d.Serial)
 		}
 		serials[d.Serial] = true
+	}
+	if len(s.Shares) > 8 {
+		return fmt.Errorf("spec %s: %d shares: want at most 8", s.Name, len(s.Shares))
+	}
+	tags := map[string]bool{}
+	for i, sh := range s.Shares {
+		if err := checkPath(sh.Dir); err != nil {
+			return fmt.Errorf("spec %s: share %d: %w", s.Name, i, err)
+		}
+		if !serialRE.MatchString(sh.Tag) {
+			return fmt.Errorf("spec %s: share %d: tag %q: want 1-20 of letters, digits, '-', '_'", s.Name, i, sh.Tag)
+		}
+		if tags[sh.Tag] {
+			return fmt.Errorf("spec %s: share %d: tag %q used twice", s.Name, i, sh.Tag)
+		}
+		tags[sh.Tag] = true
 	}
 	if s.NIC != nil {
 		if err := s.NIC.validate(); err != nil {

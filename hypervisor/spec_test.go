@@ -43,6 +43,10 @@ func TestSpecValidate(t *testing.T) {
 				s.Disks = append(s.Disks, Disk{Path: "/d", Format: FormatRaw})
 			}
 		}, "want at most 20"},
+		{"relative share dir", func(s *Spec) { s.Shares = []Share{{Dir: "shared", Tag: "t"}} }, "share 0"},
+		{"bad share tag", func(s *Spec) { s.Shares = []Share{{Dir: "/s", Tag: "a b"}} }, `tag "a b"`},
+		{"share tag twice", func(s *Spec) { s.Shares = []Share{{Dir: "/s", Tag: "t"}, {Dir: "/u", Tag: "t"}} }, "used twice"},
+		{"shares ok", func(s *Spec) { s.Shares = []Share{{Dir: "/s", Tag: "sded-shared"}} }, ""},
 		{"bad bridge", func(s *Spec) { s.NIC.Bridge = "a-very-long-bridge-name" }, "bridge"},
 		{"bad mac", func(s *Spec) { s.NIC.MAC = "52:54:00:12:34" }, "mac"},
 		{"upper-case mac", func(s *Spec) { s.NIC.MAC = "52:54:00:AB:34:56" }, ""},

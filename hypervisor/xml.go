@@ -9,8 +9,9 @@ import (
 
 // DomainXML renders s as libvirt domain XML. The domain has: virtio disks
 // (LUKS-encrypted qcow2 when a disk names a secret), a read-only seed disk, a
-// virtio NIC with a fixed MAC on a bridge (optionally behind an nwfilter), VNC
-// graphics on a unix socket only, a VGA display, a USB tablet for the pointer, a
+// virtio NIC with a fixed MAC on a bridge (optionally behind an nwfilter),
+// virtiofs shares (with memfd shared memory), VNC graphics on a unix socket
+// only, a VGA display, a USB tablet for the pointer, a
 // serial console on a pty logged to a file, a virtio RNG, and no memory
 // balloon, sound, USB redirection, SPICE or guest-agent channels.
 func DomainXML(s Spec) (string, error) {
@@ -27,21 +28,27 @@ func domainXML(s Spec, scope string) (string, error) {
 		return "", err
 	}
 	dom := &libvirtxml.Domain{
-		Type:          string(s.Type),
-		Name:          s.Name,
-		UUID:          s.UUID,
-		Description:   "managed by sded; do not edit",
-		Metadata:      &libvirtxml.DomainMetadata{XML: meta},
-		Memory:        &libvirtxml.DomainMemory{Value: uint(s.MemoryMiB), Unit: "MiB"},
-		VCPU:          &libvirtxml.DomainVCPU{Placement: "static", Value: uint(s.VCPU)},
-		OnPoweroff:    "destroy",
-		OnReboot:      "restart",
-		OnCrash:       "destroy",
-		Features:      &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
-		Clock:         &libvirtxml.DomainClock{Offset: "utc"},
-		OS:            &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"}},
-		Devices:       &libvirtxml.DomainDeviceList{},
-		MemoryBacking: nil,
+		Type:        string(s.Type),
+		Name:        s.Name,
+		UUID:        s.UUID,
+		Description: "managed by sded; do not edit",
+		Metadata:    &libvirtxml.DomainMetadata{XML: meta},
+		Memory:      &libvirtxml.DomainMemory{Value: uint(s.MemoryMiB), Unit: "MiB"},
+		VCPU:        &libvirtxml.DomainVCPU{Placement: "static", Value: uint(s.VCPU)},
+		OnPoweroff:  "destroy",
+		OnReboot:    "restart",
+		OnCrash:     "destroy",
+		Features:    &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		Clock:       &libvirtxml.DomainClock{Offset: "utc"},
+		OS:          &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"}},
+		Devices:     &libvirtxml.DomainDeviceList{},
+	}
+	if len(s.Shares) > 0 {
+		// virtiofsd reads the guest's memory: it must be shared.
+		dom.MemoryBacking = &libvirtxml.DomainMemoryBacking{
+			MemorySource: &libvirtxml.DomainMemorySource{Type: "memfd"},
+			MemoryAccess: &libvirtxml.DomainMemoryAccess{Mode: "shared"},
+		}
 	}
 	if s.Type == TypeKVM {
 		dom.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
@@ -57,6 +64,14 @@ func domainXML(s Spec, scope string) (string, error) {
 	}
 	if s.Seed != "" {
 		dev.Disks = append(dev.Disks, disk(Disk{Path: s.Seed, Format: FormatRaw, Serial: "cidata", ReadOnly: true}, len(s.Disks)))
+	}
+	for _, sh := range s.Shares {
+		dev.Filesystems = append(dev.Filesystems, libvirtxml.DomainFilesystem{
+			AccessMode: "passthrough",
+			Driver:     &libvirtxml.DomainFilesystemDriver{Type: "virtiofs"},
+			Source:     &libvirtxml.DomainFilesystemSource{Mount: &libvirtxml.DomainFilesystemSourceMount{Dir: sh.Dir}},
+			Target:     &libvirtxml.DomainFilesystemTarget{Dir: sh.Tag},
+		})
 	}
 	if s.NIC != nil {
 		dev.Interfaces = []libvirtxml.DomainInterface{nic(*s.NIC)}
