@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KPKG_META=${SDED_GUEST_KERNEL_META:-linux-image-cloud-amd64}
 BB_PKG=busybox-static
 # Modules the init loads (plus their dependencies, resolved with depmod).
-MODULES=(virtio_pci virtio_net virtio_blk virtio_console vfat nls_cp437 nls_utf8 nls_ascii isofs button evdev)
+MODULES=(virtio_pci virtio_net virtio_blk virtio_console vfat nls_cp437 nls_utf8 nls_ascii isofs button evdev virtiofs)
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
