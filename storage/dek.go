@@ -66,6 +66,16 @@ func (d *DEK) VolumeSecret(volume string) []byte {
 	return out
 }
 
+// SharedFolderKey is the 512-bit key of the project's shared folder
+// (storage/sharedfs: fscrypt AES-256-XTS takes 64 bytes).
+func (d *DEK) SharedFolderKey() []byte {
+	k, err := hkdf.Key(sha256.New, d.key[:], nil, "sded v1\x00shared-folder", 64)
+	if err != nil {
+		panic("hkdf: " + err.Error())
+	}
+	return k
+}
+
 // StagingKey is the key that encrypts the project's staged airlock files.
 func (d *DEK) StagingKey() []byte { return d.Derive("staging") }
 

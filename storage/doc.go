@@ -57,8 +57,9 @@
 // validated with `qemu-img info` (format, size, no backing file, not
 // encrypted, not marked corrupt) and `qemu-img check`, hashed with SHA-256
 // while copied, and compared with the expected checksum. Workstation disks
-// are LUKS qcow2 overlays of a base image; each project has a shared
-// writable LUKS qcow2 volume and a read-only data volume. Secrets reach
+// are LUKS qcow2 overlays of a base image; each project has a read-only
+// data volume (and a writable shared folder, kept by storage/sharedfs,
+// because a qcow2 image can have only one writer). Secrets reach
 // qemu-img through a pipe on fd 3, never a command line or a file.
 //
 // LUKS key derivation (encrypt.iter-time) is tuned to DefaultIterTimeMS

@@ -8,24 +8,19 @@ import (
 	"path/filepath"
 )
 
-// EnsureProject makes sure the project's shared volume (sharedSize bytes) and
-// data volume exist, creating an empty data volume (an ext4 file system with
-// no files) if the airlock has not filled one yet, so workstations can always
-// attach both. Idempotent; existing volumes are left as they are.
-func (v *Volumes) EnsureProject(ctx context.Context, project string, sharedSize int64, sharedSecret, dataSecret []byte) (shared, data string, err error) {
-	if shared, err = v.CreateShared(ctx, project, sharedSize, sharedSecret); err != nil {
-		return "", "", err
-	}
+// EnsureProject makes sure the project's data volume exists, creating an
+// empty one (an ext4 file system with no files) if the airlock has not
+// filled one yet, so workstations can always attach it. Idempotent; an
+// existing volume is left as it is. (The project's writable shared folder is
+// not a volume: see package storage/sharedfs.)
+func (v *Volumes) EnsureProject(ctx context.Context, project string, dataSecret []byte) (data string, err error) {
 	data = v.DataPath(project)
 	if _, err := os.Stat(data); err == nil {
-		return shared, data, nil
+		return data, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", "", fmt.Errorf("checking data volume: %w", err)
+		return "", fmt.Errorf("checking data volume: %w", err)
 	}
-	if data, err = v.BuildDataVolume(ctx, project, nil, dataSecret); err != nil {
-		return "", "", err
-	}
-	return shared, data, nil
+	return v.BuildDataVolume(ctx, project, nil, dataSecret)
 }
 
 // RemoveWorkstation deletes a workstation's disk in whichever project holds

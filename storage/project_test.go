@@ -16,19 +16,19 @@ func TestEnsureProjectAndRemoveWorkstation(t *testing.T) {
 	ctx := context.Background()
 	v := newTestVolumes(t)
 	d, _ := NewDEK()
-	shared, data, err := v.EnsureProject(ctx, "p1", 8<<20, d.VolumeSecret(SharedVolumeName), d.VolumeSecret(DataVolumeName))
+	data, err := v.EnsureProject(ctx, "p1", d.VolumeSecret(DataVolumeName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shared != v.SharedPath("p1") || data != v.DataPath("p1") {
-		t.Errorf("paths %s %s", shared, data)
+	if data != v.DataPath("p1") {
+		t.Errorf("path %s", data)
 	}
 	info, err := qemuInfo(ctx, data, "qcow2")
 	if err != nil || !info.Encrypted {
 		t.Errorf("empty data volume: %+v %v", info, err)
 	}
 	st1, _ := os.Stat(data)
-	if _, _, err := v.EnsureProject(ctx, "p1", 8<<20, d.VolumeSecret(SharedVolumeName), d.VolumeSecret(DataVolumeName)); err != nil {
+	if _, err := v.EnsureProject(ctx, "p1", d.VolumeSecret(DataVolumeName)); err != nil {
 		t.Fatal(err)
 	}
 	if st2, _ := os.Stat(data); !os.SameFile(st1, st2) {

@@ -58,7 +58,6 @@ type VolumesConfig struct {
 //	  images/NAME.FORMAT       base images (qcow2 or raw), 0600
 //	  projects/PROJECT/        0700
 //	    ws-WORKSTATION.qcow2   LUKS qcow2 overlay of a base image
-//	    shared.qcow2           LUKS qcow2, the project's writable shared volume
 //	    data.qcow2             LUKS qcow2 holding an ext4 file system of the
 //	                           approved import files (read-only in guests)
 //	  tmp/                     half-made files, renamed into place when done
@@ -123,11 +122,6 @@ func (v *Volumes) OverlayPath(project, workstation string) string {
 	return filepath.Join(v.projectDir(project), "ws-"+workstation+".qcow2")
 }
 
-// SharedPath is the path of a project's shared writable volume.
-func (v *Volumes) SharedPath(project string) string {
-	return filepath.Join(v.projectDir(project), "shared.qcow2")
-}
-
 // DataPath is the path of a project's read-only data volume.
 func (v *Volumes) DataPath(project string) string {
 	return filepath.Join(v.projectDir(project), "data.qcow2")
@@ -137,9 +131,6 @@ func (v *Volumes) DataPath(project string) string {
 
 // OverlayVolumeName names a workstation disk for key derivation.
 func OverlayVolumeName(workstation string) string { return "ws-" + workstation }
-
-// SharedVolumeName names the shared volume for key derivation.
-const SharedVolumeName = "shared"
 
 // DataVolumeName names the data volume for key derivation.
 const DataVolumeName = "data"
@@ -237,38 +228,6 @@ func (v *Volumes) CreateOverlay(ctx context.Context, project, workstation string
 		return "", err
 	}
 	v.log.InfoContext(ctx, "created workstation overlay", "project", project, "workstation", workstation, "path", final)
-	return final, nil
-}
-
-// CreateShared creates the project's shared writable LUKS qcow2 volume of
-// sizeBytes (idempotent). secret is DEK.VolumeSecret(SharedVolumeName).
-func (v *Volumes) CreateShared(ctx context.Context, project string, sizeBytes int64, secret []byte) (string, error) {
-	if _, err := v.ensureProjectDir(project); err != nil {
-		return "", err
-	}
-	if sizeBytes <= 0 {
-		return "", fmt.Errorf("creating shared volume: size %d must be positive", sizeBytes)
-	}
-	final := v.SharedPath(project)
-	if info, err := qemuInfo(ctx, final, "qcow2"); err == nil {
-		if !info.Encrypted {
-			return "", fmt.Errorf("shared volume %q exists unencrypted", final)
-		}
-		return final, nil
-	}
-	tmp, err := v.tempFile("shared-*.qcow2")
-	if err != nil {
-		return "", err
-	}
-	if _, err := runQemu(ctx, secret, "qemu-img", "create", "-q", "-f", "qcow2", "--object", secretArg,
-		"-o", luksOpts(v.iterTime), tmp, strconv.FormatInt(sizeBytes, 10)); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("creating shared volume of %s: %w", project, err)
-	}
-	if err := commit(tmp, final); err != nil {
-		return "", err
-	}
-	v.log.InfoContext(ctx, "created shared volume", "project", project, "path", final)
 	return final, nil
 }
 

@@ -278,23 +278,15 @@ func TestOverlayEncryptsAtRest(t *testing.T) {
 	}
 }
 
-func TestSharedVolumeAndRemoveProject(t *testing.T) {
+func TestRemoveProject(t *testing.T) {
 	requireQemu(t)
+	testenv.RequireCommand(t, "mkfs.ext4")
 	ctx := context.Background()
 	v := newTestVolumes(t)
 	d, _ := NewDEK()
-	secret := d.VolumeSecret(SharedVolumeName)
-	p, err := v.CreateShared(ctx, "p1", 8<<20, secret)
+	p, err := v.EnsureProject(ctx, "p1", d.VolumeSecret(DataVolumeName))
 	if err != nil {
 		t.Fatal(err)
-	}
-	marker := writeMarker(t, secret, p, 0)
-	host, _ := os.ReadFile(p)
-	if bytes.Contains(host, marker[:16]) {
-		t.Fatal("host-side shared volume contains the marker")
-	}
-	if _, err := v.CreateShared(ctx, "p2", 0, secret); err == nil {
-		t.Error("size 0 accepted")
 	}
 	if err := v.RemoveProject(ctx, "p1"); err != nil {
 		t.Fatal(err)
@@ -338,14 +330,14 @@ func TestDiskFull(t *testing.T) {
 	io.Copy(fill, io.LimitReader(zeroes{}, 4<<20))
 	fill.Close()
 	d, _ := NewDEK()
-	if _, err := v.CreateShared(ctx, "p1", 64<<20, d.VolumeSecret(SharedVolumeName)); err == nil {
-		t.Error("CreateShared on a full disk succeeded")
+	if _, err := v.CreateOverlay(ctx, "p1", "w1", Image{Path: big, Format: "raw"}, 0, d.VolumeSecret(OverlayVolumeName("w1"))); err == nil {
+		t.Error("CreateOverlay on a full disk succeeded")
 	} else {
 		t.Logf("full disk: %v", err)
 	}
 	assertTmpEmpty(t, v)
-	if _, err := os.Stat(v.SharedPath("p1")); !errors.Is(err, os.ErrNotExist) {
-		t.Error("shared volume left behind")
+	if _, err := os.Stat(v.OverlayPath("p1", "w1")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("overlay left behind")
 	}
 }
 
@@ -393,7 +385,7 @@ func TestBuildDataVolume(t *testing.T) {
 	if out, _ := exec.Command("debugfs", "-R", "stats", raw).Output(); !bytes.Contains(out, []byte("Filesystem volume name:   "+DataVolumeLabel)) {
 		t.Errorf("label missing")
 	}
-	if _, err := decryptToRaw(ctx, t, d.VolumeSecret(SharedVolumeName), p); err == nil {
+	if _, err := decryptToRaw(ctx, t, d.VolumeSecret("other"), p); err == nil {
 		t.Error("opened with the wrong key")
 	}
 

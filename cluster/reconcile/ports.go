@@ -68,10 +68,16 @@ type Volume struct {
 	Secret []byte
 }
 
-// ProjectVolumes are a project's shared volumes.
+// ProjectVolumes are a project's shared storage.
 type ProjectVolumes struct {
-	Shared Volume // writable, shared by the project's workstations
-	Data   Volume // read-only, filled by the airlock
+	// SharedDir is the project's writable shared folder, handed to every
+	// running workstation of the project (virtiofs, tag sded-shared). It is
+	// encrypted at rest and unlocked while it is in use. Empty when this
+	// host cannot give one: SharedUnavailable then says why, and the
+	// workstations run without it (never with an unencrypted folder).
+	SharedDir         string
+	SharedUnavailable string
+	Data              Volume // read-only, filled by the airlock
 }
 
 // Volumes manages encrypted volumes. Keys arrive wrapped; only the
@@ -81,6 +87,9 @@ type Volumes interface {
 	EnsureDisk(ctx context.Context, d DiskSpec, wrappedKey []byte) (Volume, error)
 	DeleteDisk(ctx context.Context, workstationID string) error
 	DeleteProject(ctx context.Context, projectID string) error
+	// LockShared locks the project's shared folder when no workstation of
+	// the project runs here (its contents are then unreadable on the host).
+	LockShared(ctx context.Context, projectID string) error
 	// Seed writes the workstation's cloud-init NoCloud seed and returns its path.
 	Seed(ctx context.Context, s SeedSpec) (string, error)
 }
@@ -113,6 +122,7 @@ type DomainSpec struct {
 	MemoryMiB     int
 	Image         model.Image
 	Disks         []DomainDisk // the workstation disk first
+	SharedDir     string       // the project's shared folder; empty: none
 	Seed          string
 	Bridge        string
 	MAC           string

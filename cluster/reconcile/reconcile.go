@@ -118,10 +118,13 @@ var errKeyPending = errors.New("waiting for the project's data key")
 func DomainName(workstationID string) string { return "sded-" + workstationID }
 
 // The disks of a workstation, each with its own libvirt secret.
-var diskRoles = []string{"disk", "shared", "data"}
+var diskRoles = []string{"disk", "data"}
+
+// SharedTag is the virtiofs tag of the project's shared folder in guests.
+const SharedTag = "sded-shared"
 
 // SecretUUID is the libvirt secret of one disk of a workstation (role disk,
-// shared or data): derived from the IDs so that a restarted node finds it
+// or data): derived from the IDs so that a restarted node finds it
 // again.
 func SecretUUID(workstationID, role string) string {
 	h := sha256.Sum256([]byte("sded-secret:" + workstationID + "/" + role))
@@ -166,22 +169,28 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		return errors.Join(append(errs, err)...)
 	}
 	known := map[string]bool{}
-	// A project's shared volume is a qcow2 file: only one running domain may
-	// have it open for writing (QEMU locks the image). The first workstation
-	// of a project to run gets it; the others start without it.
-	sharedTaken := map[string]bool{}
-	for _, w := range all {
-		if st, ok := present[DomainName(w.ID)]; ok && st.Running && r.cfg.Mine(w) {
-			sharedTaken[w.ProjectID] = true
-		}
-	}
+	// Projects with a workstation running here: their shared folders stay
+	// unlocked; the others' are locked.
+	running := map[string]bool{}
 	for _, w := range all {
 		if !r.cfg.Mine(w) {
 			continue
 		}
 		known[DomainName(w.ID)] = true
-		if err := r.workstation(ctx, w, byID[w.ProjectID], present, sharedTaken); err != nil {
+		up, err := r.workstation(ctx, w, byID[w.ProjectID], present)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("workstation %s: %w", w.ID, err))
+		}
+		if up {
+			running[w.ProjectID] = true
+		}
+	}
+	for _, p := range projects {
+		if p.State == model.ProjectArchived || running[p.ID] {
+			continue
+		}
+		if err := r.cfg.Volumes.LockShared(ctx, p.ID); err != nil {
+			errs = append(errs, fmt.Errorf("locking the shared folder of project %s: %w", p.ID, err))
 		}
 	}
 	// Domains sded owns whose workstation no longer exists: remove them.
@@ -263,45 +272,45 @@ func (r *Reconciler) networks(ctx context.Context, projects []model.Project, ws 
 	return nil
 }
 
-// workstation drives one workstation towards its desired state.
-func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState, sharedTaken map[string]bool) error {
+// workstation drives one workstation towards its desired state and reports
+// whether its domain runs (or may still run: a failed stop) here.
+func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState) (bool, error) {
 	name := DomainName(w.ID)
-	_, exists := present[name]
+	st, exists := present[name]
 	switch {
 	case w.Desired == model.DesiredDeleted:
 		if err := r.teardown(ctx, w, exists); err != nil {
-			return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+			return exists, r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 		}
 		if err := r.cfg.Volumes.DeleteDisk(ctx, w.ID); err != nil {
-			return r.report(ctx, w, model.ObservedFailed, "deleting disk: "+err.Error(), err)
+			return false, r.report(ctx, w, model.ObservedFailed, "deleting disk: "+err.Error(), err)
 		}
-		return r.report(ctx, w, model.ObservedGone, "", nil)
+		return false, r.report(ctx, w, model.ObservedGone, "", nil)
 	case w.Desired == model.DesiredStopped || p.State != model.ProjectActive:
 		if err := r.teardown(ctx, w, exists); err != nil {
-			return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+			return exists, r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 		}
 		reason := ""
 		if p.State != model.ProjectActive && w.Desired == model.DesiredRunning {
 			reason = "project is " + string(p.State)
 		}
-		return r.report(ctx, w, model.ObservedStopped, reason, nil)
+		return false, r.report(ctx, w, model.ObservedStopped, reason, nil)
 	}
-	if st, ok := present[name]; ok && st.Running {
-		return r.report(ctx, w, model.ObservedRunning, "", nil)
+	if exists && st.Running {
+		// The note of a start (e.g. no shared folder) stays while it runs.
+		reason := ""
+		if w.Status.State == model.ObservedRunning {
+			reason = w.Status.Reason
+		}
+		return true, r.report(ctx, w, model.ObservedRunning, reason, nil)
 	}
-	withShared := !sharedTaken[p.ID]
-	if err := r.start(ctx, w, p, withShared); errors.Is(err, errKeyPending) {
-		return r.report(ctx, w, model.ObservedPending, err.Error(), nil)
+	note, err := r.start(ctx, w, p)
+	if errors.Is(err, errKeyPending) {
+		return false, r.report(ctx, w, model.ObservedPending, err.Error(), nil)
 	} else if err != nil {
-		return r.report(ctx, w, model.ObservedFailed, err.Error(), err)
+		return exists, r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 	}
-	if withShared {
-		sharedTaken[p.ID] = true
-	} else {
-		r.log.Warn("workstation started without the project's shared volume: another running workstation of the project has it open",
-			slog.String("workstation", w.ID), slog.String("project", p.ID))
-	}
-	return r.report(ctx, w, model.ObservedRunning, "", nil)
+	return true, r.report(ctx, w, model.ObservedRunning, note, nil)
 }
 
 // teardown shuts the domain down (gracefully: the guest gets an ACPI power
@@ -324,34 +333,36 @@ func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists b
 	return nil
 }
 
-// start prepares storage and starts the domain.
-func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project, withShared bool) error {
+// start prepares storage and starts the domain. The note says what the
+// workstation runs without (its project's shared folder, when this host
+// cannot give one).
+func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Project) (note string, err error) {
 	wrapped, err := r.cfg.Desired.ProjectKey(ctx, p.ID)
 	if errors.Is(err, model.ErrNotFound) {
-		return errKeyPending
+		return "", errKeyPending
 	}
 	if err != nil {
-		return fmt.Errorf("reading project key: %w", err)
+		return "", fmt.Errorf("reading project key: %w", err)
 	}
 	img, err := r.cfg.Desired.Image(ctx, w.ImageID)
 	if err != nil {
-		return fmt.Errorf("reading image %s: %w", w.ImageID, err)
+		return "", fmt.Errorf("reading image %s: %w", w.ImageID, err)
 	}
 	vols, err := r.cfg.Volumes.EnsureProject(ctx, p.ID, wrapped)
 	if err != nil {
-		return fmt.Errorf("preparing project volumes: %w", err)
+		return "", fmt.Errorf("preparing project volumes: %w", err)
 	}
 	disk, err := r.cfg.Volumes.EnsureDisk(ctx, DiskSpec{WorkstationID: w.ID, ProjectID: p.ID, Image: img, SizeGiB: w.DiskGiB}, wrapped)
 	if err != nil {
-		return fmt.Errorf("preparing disk: %w", err)
+		return "", fmt.Errorf("preparing disk: %w", err)
 	}
 	subnet, err := netip.ParsePrefix(p.Subnet)
 	if err != nil {
-		return fmt.Errorf("project subnet %q: %w", p.Subnet, err)
+		return "", fmt.Errorf("project subnet %q: %w", p.Subnet, err)
 	}
 	ip, err := netip.ParseAddr(w.IP)
 	if err != nil {
-		return fmt.Errorf("workstation address %q: %w", w.IP, err)
+		return "", fmt.Errorf("workstation address %q: %w", w.IP, err)
 	}
 	gw := subnet.Masked().Addr().Next()
 	login, display := w.OwnerID, w.OwnerID
@@ -362,25 +373,28 @@ func (r *Reconciler) start(ctx context.Context, w model.Workstation, p model.Pro
 		IP: netip.PrefixFrom(ip, subnet.Bits()), Gateway: gw,
 		AirlockURL: fmt.Sprintf("http://%s:%d/", gw, r.cfg.AirlockPort)})
 	if err != nil {
-		return fmt.Errorf("writing cloud-init seed: %w", err)
+		return "", fmt.Errorf("writing cloud-init seed: %w", err)
 	}
 	spec := DomainSpec{WorkstationID: w.ID, ProjectID: p.ID, Name: DomainName(w.ID), VCPU: w.VCPU, MemoryMiB: w.MemoryMiB,
 		Image: img, Seed: seed, Bridge: r.cfg.Networks.Bridge(p.ID), MAC: w.MAC, IP: w.IP}
-	for i, v := range []Volume{disk, vols.Shared, vols.Data} {
+	if vols.SharedDir == "" {
+		note = "running without the project's shared folder: " + vols.SharedUnavailable
+		r.log.Warn("workstation starts without the project's shared folder", slog.String("workstation", w.ID),
+			slog.String("project", p.ID), slog.String("reason", vols.SharedUnavailable))
+	}
+	spec.SharedDir = vols.SharedDir
+	for i, v := range []Volume{disk, vols.Data} {
 		role := diskRoles[i]
-		if role == "shared" && !withShared {
-			continue
-		}
 		uuid := SecretUUID(w.ID, role)
 		if err := r.cfg.Domains.SetSecret(ctx, uuid, DomainName(w.ID)+"-"+role, v.Secret); err != nil {
-			return fmt.Errorf("setting %s secret: %w", role, err)
+			return "", fmt.Errorf("setting %s secret: %w", role, err)
 		}
 		spec.Disks = append(spec.Disks, DomainDisk{Path: v.Path, Serial: "sded-" + role, SecretUUID: uuid, ReadOnly: role == "data"})
 	}
 	if err := r.cfg.Domains.Ensure(ctx, spec); err != nil {
-		return fmt.Errorf("starting domain: %w", err)
+		return "", fmt.Errorf("starting domain: %w", err)
 	}
-	return nil
+	return note, nil
 }
 
 // report sends an observation through raft when it differs from the last

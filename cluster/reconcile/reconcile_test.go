@@ -27,6 +27,9 @@ type host struct {
 	repairs  []string
 	calls    []string
 	failOn   map[string]error
+	// noShare makes EnsureProject report the shared folder unavailable.
+	noShare string
+	locked  []string
 	// driftAsked records how many networks each Drift call compared.
 	driftAsked []int
 }
@@ -89,7 +92,15 @@ func (h *host) EnsureProject(_ context.Context, p string, w []byte) (ProjectVolu
 	if err != nil {
 		return ProjectVolumes{}, err
 	}
-	return ProjectVolumes{Shared: Volume{"/v/" + p + "/shared", append(k, 's')}, Data: Volume{"/v/" + p + "/data", append(k, 'd')}}, h.call("vol.project")
+	v := ProjectVolumes{SharedDir: "/v/" + p + "/shared", Data: Volume{"/v/" + p + "/data", append(k, 'd')}}
+	if h.noShare != "" {
+		v.SharedDir, v.SharedUnavailable = "", h.noShare
+	}
+	return v, h.call("vol.project")
+}
+func (h *host) LockShared(_ context.Context, p string) error {
+	h.locked = append(h.locked, p)
+	return h.call("vol.lockshared")
 }
 func (h *host) EnsureDisk(_ context.Context, d DiskSpec, w []byte) (Volume, error) {
 	k, err := unwrap(d.ProjectID, w)
@@ -178,7 +189,7 @@ func TestStartRunsAndReportsOnce(t *testing.T) {
 	if diff := cmp.Diff([]string{"w1=running "}, h.reports); diff != "" {
 		t.Errorf("reports (-want +got):\n%s", diff)
 	}
-	if !h.domains["sded-w1"].Running || string(h.secrets[SecretUUID("w1", "disk")]) != "dek-p1" || len(h.secrets) != 3 {
+	if !h.domains["sded-w1"].Running || string(h.secrets[SecretUUID("w1", "disk")]) != "dek-p1" || len(h.secrets) != 2 {
 		t.Errorf("domain or secret missing: %v %v", h.domains, h.secrets)
 	}
 	if len(h.nets) != 1 || h.nets[0].Gateway.String() != "10.64.1.1" || len(h.nets[0].Leases) != 1 {
@@ -334,9 +345,11 @@ func TestSecretUUIDStableAndValid(t *testing.T) {
 	}
 }
 
-func TestSecondWorkstationStartsWithoutTheSharedVolume(t *testing.T) {
+// Every running workstation of a project gets the project's shared folder;
+// the folder is locked once none of them runs here.
+func TestEveryWorkstationGetsTheSharedFolder(t *testing.T) {
 	h := newHost()
-	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.projects = []model.Project{project("p1", model.ProjectActive), project("p2", model.ProjectActive)}
 	h.keys["p1"] = []byte("wrapped-p1")
 	w2 := ws("w2", "p1", model.DesiredRunning)
 	w2.IP, w2.MAC = "10.64.1.11", "52:54:00:00:00:02"
@@ -347,13 +360,50 @@ func TestSecondWorkstationStartsWithoutTheSharedVolume(t *testing.T) {
 	if err := r.Pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(specs) != 2 || len(specs[0].Disks) != 3 || len(specs[1].Disks) != 2 {
-		t.Fatalf("disks per domain: %+v", specs)
+	if len(specs) != 2 {
+		t.Fatalf("%d domains started, want 2", len(specs))
 	}
-	for _, dd := range specs[1].Disks {
-		if dd.Serial == "sded-shared" {
-			t.Error("the second workstation got the shared volume too")
+	for _, sp := range specs {
+		if sp.SharedDir != "/v/p1/shared" || len(sp.Disks) != 2 {
+			t.Errorf("%s: shared folder %q, %d disks; want /v/p1/shared and 2 (disk, data)", sp.Name, sp.SharedDir, len(sp.Disks))
 		}
+	}
+	if diff := cmp.Diff([]string{"p2"}, h.locked); diff != "" {
+		t.Errorf("locked while running (-want +got): %s", diff)
+	}
+	h.locked = nil
+	for i := range h.ws {
+		h.ws[i].Desired = model.DesiredStopped
+	}
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"p1", "p2"}, h.locked); diff != "" {
+		t.Errorf("locked after stop (-want +got): %s", diff)
+	}
+}
+
+// A host that cannot give an encrypted shared folder runs the workstation
+// without one and says so in its status, for as long as it runs.
+func TestNoSharedFolderIsReported(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
+	h.noShare = "the filesystem does not support encryption"
+	var specs []DomainSpec
+	r := New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Volumes: h, Domains: &specHost{host: h, specs: &specs}})
+	for range 2 {
+		if err := r.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(specs) != 1 || specs[0].SharedDir != "" {
+		t.Fatalf("specs = %+v", specs)
+	}
+	want := []string{"w1=running running without the project's shared folder: the filesystem does not support encryption"}
+	if diff := cmp.Diff(want, h.reports); diff != "" {
+		t.Errorf("reports (-want +got): %s", diff)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"github.com/sded/sded/network"
 	"github.com/sded/sded/network/dhcp"
 	"github.com/sded/sded/storage"
+	"github.com/sded/sded/storage/sharedfs"
 )
 
 // The adapters below connect the reconciler's consumer-declared ports to the
@@ -124,14 +126,12 @@ func allowFor(e model.EgressRule) (network.Allow, error) {
 // volumeAdapter derives per-volume secrets from the project's data key and
 // creates encrypted volumes with the storage package.
 type volumeAdapter struct {
-	v   *storage.Volumes
-	kek *storage.KEK
-	dir string // cloud-init seeds
-	mu  sync.Mutex
+	v      *storage.Volumes
+	shared *sharedfs.Dirs
+	kek    *storage.KEK
+	dir    string // cloud-init seeds
+	mu     sync.Mutex
 }
-
-// sharedSizeGiB is the size of a project's shared volume.
-const sharedSizeGiB = 10
 
 func (a *volumeAdapter) dek(projectID string, wrapped []byte) (*storage.DEK, error) {
 	d, err := a.kek.Unwrap(projectID, wrapped)
@@ -146,12 +146,32 @@ func (a *volumeAdapter) EnsureProject(ctx context.Context, projectID string, wra
 	if err != nil {
 		return reconcile.ProjectVolumes{}, err
 	}
-	ss, ds := dek.VolumeSecret("shared"), dek.VolumeSecret("data")
-	shared, data, err := a.v.EnsureProject(ctx, projectID, sharedSizeGiB<<30, ss, ds)
+	ds := dek.VolumeSecret(storage.DataVolumeName)
+	data, err := a.v.EnsureProject(ctx, projectID, ds)
 	if err != nil {
 		return reconcile.ProjectVolumes{}, err
 	}
-	return reconcile.ProjectVolumes{Shared: reconcile.Volume{Path: shared, Secret: ss}, Data: reconcile.Volume{Path: data, Secret: ds}}, nil
+	vols := reconcile.ProjectVolumes{Data: reconcile.Volume{Path: data, Secret: ds}}
+	key := dek.SharedFolderKey()
+	defer clear(key)
+	vols.SharedDir, err = a.shared.Unlock(ctx, projectID, key)
+	if errors.Is(err, sharedfs.ErrUnsupported) {
+		// Workstations still run, without a shared folder, and say why.
+		vols.SharedUnavailable = err.Error()
+		return vols, nil
+	}
+	if err != nil {
+		return reconcile.ProjectVolumes{}, err
+	}
+	return vols, nil
+}
+
+func (a *volumeAdapter) LockShared(ctx context.Context, projectID string) error {
+	_, err := a.shared.Lock(ctx, projectID)
+	if errors.Is(err, sharedfs.ErrUnsupported) {
+		return nil // nothing was ever unlocked there
+	}
+	return err
 }
 
 func (a *volumeAdapter) EnsureDisk(ctx context.Context, d reconcile.DiskSpec, wrapped []byte) (reconcile.Volume, error) {
@@ -179,6 +199,9 @@ func (a *volumeAdapter) DeleteDisk(ctx context.Context, workstationID string) er
 }
 
 func (a *volumeAdapter) DeleteProject(ctx context.Context, projectID string) error {
+	if err := a.shared.Delete(ctx, projectID); err != nil && !errors.Is(err, sharedfs.ErrUnsupported) {
+		return err
+	}
 	return a.v.RemoveProject(ctx, projectID)
 }
 
@@ -194,10 +217,8 @@ func (a *volumeAdapter) Seed(_ context.Context, s reconcile.SeedSpec) (string, e
 	ud, err := seed.UserData(seed.Personalisation{
 		Hostname: host,
 		Accounts: []seed.Account{{Name: s.Username, Gecos: s.DisplayName}},
-		Mounts: []seed.Mount{
-			{Serial: "sded-shared", Dir: "/mnt/shared"},
-			{Serial: "sded-data", Dir: "/mnt/data", ReadOnly: true},
-		},
+		Mounts:   []seed.Mount{{Serial: "sded-data", Dir: "/mnt/data", ReadOnly: true}},
+		Shares:   []seed.Share{{Tag: reconcile.SharedTag, Dir: "/mnt/shared"}},
 	})
 	if err != nil {
 		return "", err
@@ -267,6 +288,9 @@ func (a *domainAdapter) Ensure(ctx context.Context, s reconcile.DomainSpec) erro
 	}
 	for _, d := range s.Disks {
 		spec.Disks = append(spec.Disks, hypervisor.Disk{Path: d.Path, Format: hypervisor.FormatQCOW2, Serial: d.Serial, SecretUUID: d.SecretUUID, ReadOnly: d.ReadOnly})
+	}
+	if s.SharedDir != "" {
+		spec.Shares = []hypervisor.Share{{Dir: s.SharedDir, Tag: reconcile.SharedTag}}
 	}
 	return a.hv.Ensure(ctx, spec)
 }

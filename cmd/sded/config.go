@@ -81,6 +81,7 @@ type NetworkConfig struct {
 // StorageConfig is the [storage] section.
 type StorageConfig struct {
 	Dir            string
+	SharedDir      string
 	KEKFile        string
 	LUKSIterTimeMS int
 }
@@ -216,6 +217,7 @@ var keys = map[string]map[string]setter{
 	},
 	"storage": {
 		"dir":               absPath(func(c *Config) *string { return &c.Storage.Dir }, true),
+		"shared_dir":        absPath(func(c *Config) *string { return &c.Storage.SharedDir }, true),
 		"kek_file":          absPath(func(c *Config) *string { return &c.Storage.KEKFile }, true),
 		"luks_iter_time_ms": integer(func(c *Config) *int { return &c.Storage.LUKSIterTimeMS }, 1, 10000),
 	},
@@ -331,6 +333,9 @@ func finishConfig(c *Config, name string) error {
 	}
 	if c.Storage.Dir == "" {
 		c.Storage.Dir = filepath.Join(c.Node.DataDir, "volumes")
+	}
+	if c.Storage.SharedDir == "" {
+		c.Storage.SharedDir = filepath.Join(c.Node.DataDir, "shared")
 	}
 	if c.Storage.KEKFile == "" {
 		c.Storage.KEKFile = filepath.Join(c.Node.DataDir, "keys", "kek")

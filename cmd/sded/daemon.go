@@ -20,6 +20,7 @@ import (
 	"github.com/sded/sded/network"
 	"github.com/sded/sded/network/dhcp"
 	"github.com/sded/sded/storage"
+	"github.com/sded/sded/storage/sharedfs"
 	"github.com/sded/sded/ui/gateway"
 )
 
@@ -33,6 +34,7 @@ type daemon struct {
 	svc   *cluster.Service
 	kek   *storage.KEK
 	vols  *storage.Volumes
+	share *sharedfs.Dirs
 	hv    *hypervisor.Driver
 	net   *network.Manager
 	dhcp  *dhcp.Pool
@@ -127,6 +129,12 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 	if err := d.vols.CleanTemp(); err != nil {
 		log.Warn("cleaning half-made volumes", slog.Any("err", err))
 	}
+	if d.share, err = sharedfs.New(cfg.Storage.SharedDir, log.With(slog.String("component", "sharedfs"))); err != nil {
+		return nil, err
+	}
+	if err := sharedfs.Check(cfg.Storage.SharedDir); err != nil {
+		log.Error("projects' shared folders are unavailable: workstations will run without them", slog.String("shared_dir", cfg.Storage.SharedDir), slog.Any("err", err))
+	}
 
 	if d.hv, err = hypervisor.New(ctx, hypervisor.Options{URI: cfg.Hypervisor.URI,
 		Logger: log.With(slog.String("component", "hypervisor")),
@@ -156,7 +164,7 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 		Desired:     d.svc,
 		Reporter:    d.svc,
 		Networks:    &networkAdapter{m: d.net, dhcp: d.dhcp, airlockPort: uint16(cfg.Network.AirlockPort), onApplied: d.gatewayListeners},
-		Volumes:     &volumeAdapter{v: d.vols, kek: d.kek, dir: filepath.Join(cfg.Node.DataDir, "seeds")},
+		Volumes:     &volumeAdapter{v: d.vols, shared: d.share, kek: d.kek, dir: filepath.Join(cfg.Node.DataDir, "seeds")},
 		Domains:     &domainAdapter{hv: d.hv, typ: hypervisor.Type(cfg.Hypervisor.DomainType), runDir: filepath.Join(cfg.Node.DataDir, "run")},
 		Logger:      log.With(slog.String("component", "reconcile")),
 		AirlockPort: cfg.Network.AirlockPort,

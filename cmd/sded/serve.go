@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sded/sded/cluster"
+	"github.com/sded/sded/storage/sharedfs"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,5 +129,19 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "config ok: node %s, data in %s, UI on https://%s, cluster on %s, %d flavours, domain type %s\n",
 		cfg.Node.ID, cfg.Node.DataDir, cfg.UI.Listen, cfg.Cluster.Bind, len(cfg.Flavours), cfg.Hypervisor.DomainType)
+	// The shared folders' filesystem: probed in the nearest existing
+	// directory (nothing is left behind).
+	dir := cfg.Storage.SharedDir
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if err := sharedfs.Check(dir); err != nil {
+		fmt.Fprintf(stdout, "warning: projects' shared folders are unavailable in %s: %v; workstations will run without one\n", cfg.Storage.SharedDir, err)
+	} else {
+		fmt.Fprintf(stdout, "shared folders: %s can be encrypted\n", cfg.Storage.SharedDir)
+	}
 	return nil
 }

@@ -9,11 +9,13 @@ import (
 )
 
 // Personalisation is what a real workstation image (with cloud-init) is told
-// through user-data: its hostname, the researcher's account and its mounts.
+// through user-data: its hostname, the researcher's account, its mounts and
+// its shared folders.
 type Personalisation struct {
 	Hostname string
 	Accounts []Account
 	Mounts   []Mount
+	Shares   []Share
 }
 
 // Account is a local user account created on first boot.
@@ -44,10 +46,21 @@ type Mount struct {
 	ReadOnly bool
 }
 
+// Share mounts a virtiofs share (hypervisor.Share) at Dir. cloud-init's
+// mounts module drops devices that are not block devices, so shares are
+// written to /etc/fstab by a bootcmd, on every boot, and mounted.
+type Share struct {
+	// Tag is the share's virtiofs tag.
+	Tag string
+	// Dir is the absolute mount point.
+	Dir string
+}
+
 var (
 	accountRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	diskRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,20}$`)
 	fsRE      = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+	dirRE     = regexp.MustCompile(`^/[A-Za-z0-9/._-]{1,200}$`)
 )
 
 // UserData renders p as a #cloud-config document. Every value is written as
@@ -120,6 +133,22 @@ func UserData(p Personalisation) ([]byte, error) {
 			}
 			fmt.Fprintf(&b, "  - [%s, %s, %s, %s, \"0\", \"2\"]\n",
 				q("/dev/disk/by-id/virtio-"+m.Serial), q(m.Dir), q(fs), q(opts))
+		}
+	}
+	if len(p.Shares) > 0 {
+		b.WriteString("bootcmd:\n")
+		for _, sh := range p.Shares {
+			if !diskRE.MatchString(sh.Tag) {
+				return nil, fmt.Errorf("personalisation share: tag %q: want 1-20 of letters, digits, '-', '_'", sh.Tag)
+			}
+			if !dirRE.MatchString(sh.Dir) || path.Clean(sh.Dir) != sh.Dir || sh.Dir == "/" {
+				return nil, fmt.Errorf("personalisation share %s: dir %q: want a clean absolute path of letters, digits, '/', '.', '_', '-', not /", sh.Tag, sh.Dir)
+			}
+			// Tag and dir are plain words (checked above): safe in sh.
+			line := sh.Tag + " " + sh.Dir + " virtiofs defaults,nofail,nodev,nosuid 0 0"
+			script := fmt.Sprintf("grep -q '^%s ' /etc/fstab || echo '%s' >>/etc/fstab; mkdir -p %s; mountpoint -q %s || mount %s || true",
+				sh.Tag, line, sh.Dir, sh.Dir, sh.Dir)
+			fmt.Fprintf(&b, "  - [\"sh\", \"-c\", %s]\n", q(script))
 		}
 	}
 	return []byte(b.String()), nil

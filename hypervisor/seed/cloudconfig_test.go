@@ -17,7 +17,8 @@ func TestUserDataGolden(t *testing.T) {
 		Hostname: "ws-1",
 		Accounts: []Account{{Name: "alice", Gecos: "Alice \"Al\" Smith", Groups: []string{"users"}, Sudo: true},
 			{Name: "bob", PasswordHash: "$6$salt$hash"}},
-		Mounts: []Mount{{Serial: "shared", Dir: "/mnt/shared"}, {Serial: "data", Dir: "/mnt/data", ReadOnly: true}},
+		Mounts: []Mount{{Serial: "data", Dir: "/mnt/data", ReadOnly: true}},
+		Shares: []Share{{Tag: "sded-shared", Dir: "/mnt/shared"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,11 @@ func TestUserDataBadInput(t *testing.T) {
 		{"mount relative", Personalisation{Hostname: "h", Mounts: []Mount{{Serial: "s", Dir: "mnt"}}}, "dir"},
 		{"mount root", Personalisation{Hostname: "h", Mounts: []Mount{{Serial: "s", Dir: "/"}}}, "dir"},
 		{"mount serial", Personalisation{Hostname: "h", Mounts: []Mount{{Serial: "../sda", Dir: "/mnt"}}}, "serial"},
+		{"share tag", Personalisation{Hostname: "h", Shares: []Share{{Tag: "a'b", Dir: "/mnt"}}}, "tag"},
+		{"share dir quote", Personalisation{Hostname: "h", Shares: []Share{{Tag: "t", Dir: "/mnt/a'b"}}}, "dir"},
+		{"share dir space", Personalisation{Hostname: "h", Shares: []Share{{Tag: "t", Dir: "/mnt/a b"}}}, "dir"},
+		{"share dir root", Personalisation{Hostname: "h", Shares: []Share{{Tag: "t", Dir: "/"}}}, "dir"},
+		{"share dir unclean", Personalisation{Hostname: "h", Shares: []Share{{Tag: "t", Dir: "/mnt/../etc"}}}, "dir"},
 		{"mount fs", Personalisation{Hostname: "h", Mounts: []Mount{{Serial: "s", Dir: "/mnt", FSType: "ext4,exec"}}}, "filesystem"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package sharedfs
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -198,3 +199,25 @@ func (d *Dirs) Projects() ([]string, error) {
 
 // tmpDir holds folders being made; project IDs never start with a dot.
 const tmpDir = ".tmp"
+
+// Check tells whether the filesystem holding dir can encrypt folders (nil),
+// by encrypting an empty probe directory under a throwaway key, which it
+// removes again. ErrUnsupported says it cannot.
+func Check(dir string) error {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	id, err := addKey(dir, key)
+	clear(key)
+	if err != nil {
+		return err
+	}
+	defer removeKey(dir, id)
+	probe, err := os.MkdirTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("checking encryption support in %s: %w", dir, err)
+	}
+	defer os.Remove(probe)
+	return setPolicy(probe, id)
+}
