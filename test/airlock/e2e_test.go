@@ -1,7 +1,6 @@
 package airlocktest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sded/sded/cluster/model"
-	"github.com/sded/sded/test/guest"
 	"github.com/sded/sded/test/testenv"
 )
 
@@ -325,89 +323,4 @@ func (c *console) run(cmd string) string {
 		c.t.Fatalf("markers out of order in:\n%s", tail(l, 2000))
 	}
 	return l[i+len(begin)+1 : j]
-}
-
-// TestGuestExportE2E: a real guest exports a table through its project's
-// gateway; the checks flag a small cell; an output checker returns it; the
-// guest uploads a fixed file and resubmits; two checkers approve; the
-// requester downloads it. A guest of another project cannot reach the
-// endpoint.
-func TestGuestExportE2E(t *testing.T) {
-	testenv.RequireLibvirt(t)
-	gf := guest.Require(t)
-	testenv.RequireCommand(t, "virsh")
-	bin := sdedBin(t)
-	d := startDaemon(t, bin)
-	pw := "e2e password 123456\n"
-	d.must(pw, "user", "add", "--admin", "--password-file", "-", "admin")
-	for _, u := range []string{"rita", "olly", "otto", "bob"} {
-		d.must(pw, "user", "add", "--as", "admin", "--password-file", "-", u)
-	}
-	exp := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
-	d.must("", "project", "add", "--as", "admin", "--name", "Export study", "--approval", "DAC-1", "--dsa", "DSA-1", "--expires", exp, "--tier", "2", "--owner", "rita", "study")
-	d.must("", "project", "add", "--as", "admin", "--name", "Other study", "--approval", "DAC-2", "--dsa", "DSA-2", "--expires", exp, "--owner", "bob", "other")
-	d.must("", "project", "member-add", "--as", "admin", "study", "olly", "output_checker")
-	d.must("", "project", "member-add", "--as", "admin", "study", "otto", "output_checker")
-	d.must("", "image", "add", "--as", "admin", "--kernel", gf.Kernel, "--initrd", gf.Initrd, "--cmdline", guest.Cmdline, "test-guest", gf.Base)
-	ws := d.workstation("rita", "study", "rita-1")
-	wb := d.workstation("bob", "other", "bob-1")
-	c := openConsole(t, ws)
-	other := openConsole(t, wb)
-
-	gw := strings.TrimSpace(c.run("cat /seed/sded-airlock"))
-	if !strings.HasPrefix(gw, "http://") {
-		t.Fatalf("the seed's airlock URL is %q", gw)
-	}
-	if out := c.run("wget -qO- -T 10 " + gw); !strings.Contains(out, "sded airlock") {
-		// Known gap (issue 8 stays open): the test guest's busybox 1.35 wget
-		// crashes here although the gateway listens (the e2e lifecycle probe
-		// reaches it over TCP); the same flow is tested from namespace hosts
-		// bound to a workstation address in TestExportThroughGateway.
-		t.Skipf("KNOWN GAP: the guest's busybox wget did not get the gateway's usage text from %s (it crashes):\n%s", gw, out)
-	}
-
-	// Create, upload a table with a small cell, submit.
-	out := c.run("wget -qO- --post-data='title=Table 1&context=admissions by region' " + gw + "requests")
-	m := regexp.MustCompile(`created request ([0-9a-f]{32})`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("create: %s", out)
-	}
-	id := m[1]
-	c.run(`printf 'region,count\nNorth,12\nSouth,3\n' >/tmp/t1.csv`)
-	if out := c.run("wget -qO- --post-file=/tmp/t1.csv " + gw + "requests/" + id + "/files/table1.csv"); !strings.Contains(out, "stored table1.csv (30 bytes") {
-		t.Fatalf("upload: %s", out)
-	}
-	if out := c.run("wget -qO- --post-data='disclosure_controls=none' " + gw + "requests/" + id + "/submit"); !strings.Contains(out, "automatic check: fail") {
-		t.Fatalf("submit: %s", out)
-	}
-	// The other project's guest cannot reach this project's gateway.
-	if out := other.run("wget -qO- -T 5 " + gw + "requests; echo rc=$?"); strings.Contains(out, "request") || strings.Contains(out, "rc=0") {
-		t.Errorf("another project's guest reached %s: %s", gw, out)
-	}
-
-	// Reviewers and the requester act through the CLI.
-	if out, err := d.cli("", "airlock", "list", "--as", "olly", "study"); err != nil {
-		t.Fatalf("sded airlock list: %v\n%s", err, out)
-	}
-	d.must("", "airlock", "return", "--as", "olly", "--reason", "South has 3", id)
-	c.run(`printf 'region,count\nNorth,12\nSouth+East,15\n' >/tmp/t1.csv`)
-	c.run("wget -qO- --post-file=/tmp/t1.csv " + gw + "requests/" + id + "/files/table1.csv")
-	if out := c.run("wget -qO- --post-data='disclosure_controls=merged small regions' " + gw + "requests/" + id + "/submit"); !strings.Contains(out, "automatic check: pass") {
-		t.Fatalf("resubmit: %s", out)
-	}
-	if out, err := d.cli("", "airlock", "vote", "--as", "rita", id, "table1.csv", "approve"); err == nil {
-		t.Fatalf("the requester voted: %s", out)
-	}
-	d.must("", "airlock", "vote", "--as", "olly", id, "table1.csv", "approve")
-	d.must("", "airlock", "vote", "--as", "otto", id, "table1.csv", "approve")
-	got := d.must("", "airlock", "download", "--as", "rita", id, "table1.csv")
-	if got != "region,count\nNorth,12\nSouth+East,15\n" {
-		t.Fatalf("downloaded %q", got)
-	}
-	if out, err := d.cli("", "airlock", "download", "--as", "olly", id, "table1.csv"); err == nil {
-		t.Fatalf("a checker downloaded: %s", out)
-	}
-	if out, err := d.cli("", "audit", "export"); err == nil && !bytes.Contains([]byte(out), []byte("airlock.file_download")) {
-		t.Error("download not in the audit log")
-	}
 }
