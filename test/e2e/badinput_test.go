@@ -148,12 +148,12 @@ func TestWorkstationBadInput(t *testing.T) {
 		t.Logf("libvirtd killed 300 ms into %q and restarted: the workstation converged to %s", c.op, c.want)
 	}
 
-	// Nothing half-created: one domain, its three secrets, one overlay.
+	// Nothing half-created: one domain, its two secrets, one overlay.
 	if doms := h.domains(); !slices.Equal(doms, []string{"sded-" + w.ID}) {
 		t.Errorf("domains: %v, want only sded-%s", doms, w.ID)
 	}
-	if n := strings.Count(h.mustVirsh("secret-list"), "sded-"+w.ID+"-"); n != 3 {
-		t.Errorf("%d libvirt secrets of the workstation, want 3 (disk, shared, data)", n)
+	if n := strings.Count(h.mustVirsh("secret-list"), "sded-"+w.ID+"-"); n != 2 {
+		t.Errorf("%d libvirt secrets of the workstation, want 2 (disk, data)", n)
 	}
 	overlays, _ := filepath.Glob(filepath.Join(d.projectDir(p.ID), "ws-*"))
 	if len(overlays) != 1 {

@@ -27,7 +27,7 @@ import (
 //
 // Target: sded adds at most 10% or 300 ms over the raw path, whichever is
 // larger. Each sample's domain is removed before the next, so boots do not
-// overlap; the project (network, key, shared and data volumes) is made by a
+// overlap; the project (network, key, shared folder and data volume) is made by a
 // warm-up workstation that is not counted.
 func BenchmarkWorkstationStart(b *testing.B) {
 	const n = 3 // samples per path: keeps the whole benchmark under two minutes under TCG
@@ -168,13 +168,14 @@ func imagePath(t testing.TB, d *daemon) string {
 	return ""
 }
 
-// rawPath starts sded's domain by hand. Its shared and data volumes are its
-// own (made once, untimed), encrypted and plain, of the sizes sded uses.
+// rawPath starts sded's domain by hand. Its data volumes are its own (made
+// once, untimed), encrypted and plain, of the size sded uses; the shared
+// folder (a virtiofs share of a directory) is sded's, as in the XML.
 type rawPath struct {
-	h                                     *host
-	dir, base                             string
-	sharedLUKS, dataLUKS, sharedPl, dataP string
-	pass                                  map[string]string // volume path -> passphrase
+	h               *host
+	dir, base       string
+	dataLUKS, dataP string
+	pass            map[string]string // volume path -> passphrase
 }
 
 func newRawPath(t testing.TB, h *host, base string) *rawPath {
@@ -184,12 +185,11 @@ func newRawPath(t testing.TB, h *host, base string) *rawPath {
 		t.Fatal(err)
 	}
 	os.Chmod(r.dir, 0o711)
-	r.sharedLUKS, r.dataLUKS = filepath.Join(r.dir, "shared.qcow2"), filepath.Join(r.dir, "data.qcow2")
-	r.sharedPl, r.dataP = filepath.Join(r.dir, "shared-plain.qcow2"), filepath.Join(r.dir, "data-plain.qcow2")
+	r.dataLUKS, r.dataP = filepath.Join(r.dir, "data.qcow2"), filepath.Join(r.dir, "data-plain.qcow2")
 	for _, v := range []struct {
 		path, size string
 		luks       bool
-	}{{r.sharedLUKS, "10G", true}, {r.dataLUKS, "64M", true}, {r.sharedPl, "10G", false}, {r.dataP, "64M", false}} {
+	}{{r.dataLUKS, "64M", true}, {r.dataP, "64M", false}} {
 		args := []string{"create", "-q", "-f", "qcow2"}
 		if v.luks {
 			r.pass[v.path] = randHex(32)
@@ -217,9 +217,9 @@ func (r *rawPath) start(t testing.TB, xml, seed string, i int, luks bool) (img, 
 	dom.Name = fmt.Sprintf("e2e-raw-%s-%d", kind, i)
 	dom.UUID, dom.Metadata, dom.Description = "", nil, "test/e2e raw path"
 	overlay := filepath.Join(r.dir, fmt.Sprintf("ws-%s-%d.qcow2", kind, i))
-	vols := []string{overlay, r.sharedPl, r.dataP, seed}
+	vols := []string{overlay, r.dataP, seed}
 	if luks {
-		vols[1], vols[2] = r.sharedLUKS, r.dataLUKS
+		vols[1] = r.dataLUKS
 		r.pass[overlay] = randHex(32)
 	}
 	var batch []string

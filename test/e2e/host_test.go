@@ -54,6 +54,11 @@ chmod 0750 /var/lib/libvirt/qemu
 mount -t tmpfs -o mode=0711 tmpfs /var/cache/libvirt
 mount --bind "$1/log" /var/log/libvirt
 mount --bind "$1/etc/libvirt" /etc/libvirt
+# The projects' shared folders need a filesystem with encryption enabled.
+truncate -s 512M "$1/sharedfs.img"
+mkfs.ext4 -q -F -O encrypt -E lazy_itable_init=0,lazy_journal_init=0 "$1/sharedfs.img"
+mkdir -p "$1/sharedfs"
+mount -o loop "$1/sharedfs.img" "$1/sharedfs"
 echo ready >"$1/ready"
 exec sleep infinity
 `

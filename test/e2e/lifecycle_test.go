@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,8 +21,11 @@ import (
 //   - a project and a workstation from the test guest; it boots and its
 //     status is running;
 //   - from inside (typed at the desktop), a random marker goes onto the
-//     workstation disk and onto the shared volume; the host-side qcow2
-//     files do not contain it (they are LUKS-encrypted);
+//     workstation disk and into the project's shared folder (virtiofs); the
+//     host-side disk image and the shared folders' filesystem do not
+//     contain it (LUKS qcow2; fscrypt);
+//   - a second workstation of the project mounts the same folder: each
+//     reads what the other wrote;
 //   - the guest runs the network probe matrix against a simulated internet,
 //     the host's ports, a second project's workstation, and spoofed source
 //     addresses: no leaks; DHCP and the airlock port work;
@@ -31,8 +33,10 @@ import (
 //     domain ID and QEMU process, the guest not rebooted) and stays running;
 //   - stop and delete remove the domain, its libvirt secrets, its volume
 //     files and its seed;
-//   - archiving the project destroys its key (audited) and its volumes, and
-//     a copy of its shared volume taken before cannot be opened without it.
+//   - with no workstation of the project running, its shared folder is
+//     locked (encrypted names only, even for root);
+//   - archiving the project destroys its key (audited), its volumes and its
+//     shared folder.
 func TestWorkstationLifecycle(t *testing.T) {
 	start := time.Now()
 	step := func(format string, a ...any) {
@@ -59,28 +63,37 @@ func TestWorkstationLifecycle(t *testing.T) {
 	db := openDesktop(t, h, d, wb)
 	step("both guests booted; typing at their desktops over VNC")
 
-	// Markers on the workstation disk and the shared volume.
+	// Markers on the workstation disk and in the project's shared folder.
 	marker := "sdedmark" + randHex(16)
+	if got := da.results()["shared.mounted"]; got != "yes" {
+		t.Fatalf("the guest did not mount the project's shared folder at boot: shared.mounted=%q", got)
+	}
 	da.sendFile("/tmp/mark.sh", `. /lib/sded/probe-lib.sh
-V=$(disk_by_serial sded-disk); S=$(disk_by_serial sded-shared)
-echo "SDED-PROBE-RESULT disk.devs=$V,$S" >/dev/ttyS0
-mkdir -p /mnt/d /mnt/s
+V=$(disk_by_serial sded-disk)
+echo "SDED-PROBE-RESULT disk.devs=$V" >/dev/ttyS0
+grep -q ' /mnt/shared virtiofs ' /proc/mounts || exit 13
+mkdir -p /mnt/d
 mount -t ext4 $V /mnt/d || exit 11
 for i in $(seq 64); do echo "$1"; done >/mnt/d/marker.txt; sync; umount /mnt/d || exit 12
-mke2fs -q -i 4194304 $S || exit 13
-mount -t ext4 $S /mnt/s || exit 14
-for i in $(seq 64); do echo "$1"; done >/mnt/s/marker.txt; sync; umount /mnt/s || exit 15
+for i in $(seq 64); do echo "$1"; done >/mnt/shared/marker.txt; sync
 echo "SDED-PROBE-RESULT disk.plain_vda=$(dd if=$V bs=1M count=64 2>/dev/null | strings | grep -c "$1")" >/dev/ttyS0
-echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | strings | grep -c "$1")" >/dev/ttyS0`)
+echo "SDED-PROBE-RESULT shared.read=$(grep -c "$1" /mnt/shared/marker.txt)" >/dev/ttyS0`)
 	da.run("sh /tmp/mark.sh "+marker, 180*time.Second, false)
 	res := da.results()
-	step("marker written inside the guest to %s; the guest reads it back in plain text %s/%s times", res["disk.devs"], res["disk.plain_vda"], res["disk.plain_vdb"])
-	if res["disk.devs"] != "/dev/vda,/dev/vdb" || res["disk.plain_vda"] != "64" || res["disk.plain_vdb"] != "64" {
+	step("marker written inside the guest to %s and /mnt/shared (virtiofs); the guest reads it back in plain text %s/%s times", res["disk.devs"], res["disk.plain_vda"], res["shared.read"])
+	if res["disk.devs"] != "/dev/vda" || res["disk.plain_vda"] != "64" || res["shared.read"] != "64" {
 		t.Fatalf("guest-side control failed: %v", res)
 	}
 	overlay := filepath.Join(d.projectDir(pa.ID), "ws-"+wa.ID+".qcow2")
-	shared := filepath.Join(d.projectDir(pa.ID), "shared.qcow2")
-	for _, f := range []string{overlay, shared} {
+	sharedDir := filepath.Join(h.sharedDir(), pa.ID)
+	// Control: the file is in the project's folder on the host, readable
+	// while the project runs (the folder is unlocked)...
+	if b, err := os.ReadFile(h.path(filepath.Join(sharedDir, "marker.txt"))); err != nil || bytes.Count(b, []byte(marker)) != 64 {
+		t.Fatalf("the shared folder on the host does not hold the guest's file: %d markers, %v", bytes.Count(b, []byte(marker)), err)
+	}
+	// ...but the disk under it holds neither its contents nor its name.
+	h.in("sync")
+	for _, f := range []string{overlay, h.sharedImage()} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -89,6 +102,9 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 			t.Errorf("%s holds the marker in plain text", f)
 		} else {
 			step("host: %s (%d bytes) does not contain the marker", filepath.Base(f), len(b))
+		}
+		if f == h.sharedImage() && bytes.Contains(b, []byte("marker.txt")) {
+			t.Errorf("%s holds the file's name in plain text", f)
 		}
 	}
 
@@ -146,30 +162,28 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		t.Errorf("%d probe rows did not behave as required", bad)
 	}
 
-	// A second workstation of a project runs beside the first. (The shared
-	// qcow2 volume has one writer: sded gives it to the first running
-	// workstation only; the log says which disks the second one got.)
-	w3 := d.addWorkstation(pb.Slug, "alice-ws3")
-	var w3st model.Workstation
-	for end := time.Now().Add(90 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
-		w3st, _, _ = d.workstation(pb.Slug, w3.ID)
-		if w3st.Status.State == model.ObservedRunning || w3st.Status.State == model.ObservedFailed {
-			break
-		}
+	// A second workstation of the project runs beside the first, with the
+	// same shared folder: it reads the first one's file and writes its own.
+	w3 := d.addWorkstation(pa.Slug, "alice-ws3")
+	d.waitStatus(pa.Slug, w3.ID, model.ObservedRunning, 120*time.Second)
+	if x := h.mustVirsh("dumpxml", "sded-"+w3.ID); !strings.Contains(x, "<source dir='"+sharedDir+"'/>") {
+		t.Errorf("the second workstation's domain has no virtiofs share of %s", sharedDir)
 	}
-	if w3st.Status.State != model.ObservedRunning {
-		t.Errorf("a second workstation of project %s does not start beside the first: %s: %s", pb.Slug, w3st.Status.State, w3st.Status.Reason)
-	} else {
-		x := h.mustVirsh("dumpxml", "sded-"+w3.ID)
-		var serials []string
-		for _, s := range []string{"sded-disk", "sded-shared", "sded-data", "cidata"} {
-			if strings.Contains(x, "<serial>"+s+"</serial>") {
-				serials = append(serials, s)
-			}
-		}
-		step("a second workstation of project %s runs beside the first, with disks %v", pb.Slug, serials)
+	d3 := openDesktop(t, h, d, w3)
+	d3.sendFile("/tmp/peer.sh", `echo "SDED-PROBE-RESULT peer.read=$(grep -c "$1" /mnt/shared/marker.txt)" >/dev/ttyS0
+echo "$1-from-ws3" >/mnt/shared/reply.txt; sync
+echo "SDED-PROBE-RESULT peer.wrote=$?" >/dev/ttyS0`)
+	d3.run("sh /tmp/peer.sh "+marker, 120*time.Second, false)
+	if r3 := d3.results(); r3["shared.mounted"] != "yes" || r3["peer.read"] != "64" || r3["peer.wrote"] != "0" {
+		t.Errorf("the second workstation does not share the folder: %v", r3)
 	}
-	forceDelete(t, h, d, pb.Slug, w3.ID) // still booting: no ACPI yet, so no 30 s graceful wait
+	da.sendFile("/tmp/reply.sh", `echo "SDED-PROBE-RESULT reply.seen=$(grep -c "$1-from-ws3" /mnt/shared/reply.txt)" >/dev/ttyS0`)
+	da.run("sh /tmp/reply.sh "+marker, 60*time.Second, true)
+	if got := da.results()["reply.seen"]; got != "1" {
+		t.Errorf("the first workstation does not see the second one's file: reply.seen=%q", got)
+	}
+	step("a second workstation of project %s runs beside the first with the same shared folder: it read the first one's file, and the first read its reply", pa.Slug)
+	forceDelete(t, h, d, pa.Slug, w3.ID)
 
 	// Restart sded: the running domain is left alone.
 	dom := "sded-" + wa.ID
@@ -194,6 +208,24 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 	d.must("workstation", "stop", "--as", "alice", wa.ID)
 	d.waitStatus(pa.Slug, wa.ID, model.ObservedStopped, 60*time.Second)
 	step("workstation stopped")
+	// No workstation of the project runs: its folder is locked, and even
+	// root on the host sees only encrypted names.
+	waitFor(t, 30*time.Second, "the project's shared folder to be locked", func() error {
+		ents, err := os.ReadDir(h.path(sharedDir))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.Name() == "marker.txt" || e.Name() == "reply.txt" {
+				return fmt.Errorf("the folder still shows %s", e.Name())
+			}
+		}
+		if len(ents) != 2 {
+			return fmt.Errorf("%d entries in the folder, want 2", len(ents))
+		}
+		return nil
+	})
+	step("shared folder locked: the host lists 2 entries with encrypted names")
 	d.must("workstation", "delete", "--as", "alice", wa.ID)
 	waitFor(t, 60*time.Second, "the workstation to be deleted", func() error {
 		if _, ok, err := d.workstation(pa.Slug, wa.ID); err != nil || ok {
@@ -218,8 +250,6 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 	step("deleted: no domain %s, no secrets of it, no disk overlay, no seed", dom)
 
 	// Archive: crypto-shredding.
-	kept := filepath.Join(h.dir, "shared-before-archive.qcow2")
-	run(t, "cp", "--sparse=always", shared, kept)
 	d.must("project", "archive", "--as", "admin", "--reason", "e2e: study closed", pa.Slug)
 	var archived *model.AuditEvent
 	var repairs []string
@@ -251,20 +281,20 @@ echo "SDED-PROBE-RESULT disk.plain_vdb=$(dd if=$S bs=1M count=64 2>/dev/null | s
 		}
 		return nil
 	})
-	step("archived: volume directory and bridge removed")
-	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", kept, filepath.Join(h.dir, "plain.raw")).CombinedOutput(); err == nil {
-		t.Errorf("the shared volume copy converted without a key")
+	waitFor(t, 30*time.Second, "the project's shared folder to be removed", func() error {
+		if _, err := os.Stat(h.path(sharedDir)); !os.IsNotExist(err) {
+			return fmt.Errorf("%s still exists (%v)", sharedDir, err)
+		}
+		return nil
+	})
+	step("archived: volume directory, shared folder and bridge removed")
+	// The folder's blocks may stay on the disk until overwritten: they are
+	// ciphertext under a key derived from the destroyed data key.
+	h.in("sync")
+	if b, err := os.ReadFile(h.sharedImage()); err != nil || bytes.Contains(b, []byte(marker)) {
+		t.Errorf("after archiving, the shared folders' disk holds the marker in plain text (or cannot be read: %v)", err)
 	} else {
-		step("copy of the shared volume without a key: qemu-img convert fails: %s", firstLine(out))
-	}
-	opts := "driver=qcow2,file.driver=file,file.filename=" + kept + ",encrypt.key-secret=s0"
-	if out, err := exec.Command("qemu-io", "--object", "secret,id=s0,data="+randHex(32), "--image-opts", opts, "-c", "read 0 4096").CombinedOutput(); err == nil && !strings.Contains(string(out), "rror") {
-		t.Errorf("the shared volume copy opened with a wrong key: %s", out)
-	} else {
-		step("copy of the shared volume with a wrong key: qemu-io fails: %s", firstLine(out))
-	}
-	if b, err := os.ReadFile(kept); err == nil && bytes.Contains(b, []byte(marker)) {
-		t.Errorf("the shared volume copy holds the marker in plain text")
+		step("after archiving, the shared folders' disk (%d bytes) does not contain the marker", len(b))
 	}
 }
 

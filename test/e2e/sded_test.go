@@ -66,9 +66,11 @@ memory = 256MiB
 disk = 1GiB
 [network]
 airlock_port = %d
+[storage]
+shared_dir = %s
 [log]
 level = debug
-%s`, d.data, raftPort, raftPort, uiPort, flavour, airlockPort, extra)
+%s`, d.data, raftPort, raftPort, uiPort, flavour, airlockPort, h.sharedDir(), extra)
 	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +83,14 @@ level = debug
 	d.start()
 	return d
 }
+
+// sharedDir is where the host's sded keeps the projects' shared folders: on
+// the host's own ext4 with encryption enabled (see mountScript), whose
+// image file is sharedImage.
+func (h *host) sharedDir() string { return filepath.Join(h.dir, "sharedfs", "shared") }
+
+// sharedImage is the image file of the shared folders' filesystem.
+func (h *host) sharedImage() string { return filepath.Join(h.dir, "sharedfs.img") }
 
 // start runs `sded serve` on the host and waits for its local API.
 func (d *daemon) start() {
