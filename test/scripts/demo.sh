@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a single-node sded with a demo project and a running
-# workstation, in .cache/demo. Run again to reuse it; `rm -rf .cache/demo` (and
-# `virsh destroy` of sded-* domains) to start over.
+# workstation, in .cache/demo. Run again to reuse it; to start over, `virsh
+# destroy` the sded-* domains, `umount .cache/demo/shared` and `rm -rf .cache/demo`.
 set -euo pipefail
 BIN=$(realpath "$1")
 GUEST=$(realpath "$2")
@@ -12,6 +12,19 @@ LISTEN=${DEMO_LISTEN:-127.0.0.1:8443}
 mkdir -p "$DEMO"
 chmod 0711 "$DEMO"
 
+# Projects' shared folders need a filesystem with encryption enabled (ext4
+# with the "encrypt" feature); a fresh host's root filesystem usually lacks it.
+# The demo keeps them on a sparse 2 GiB ext4 image of its own, loop-mounted.
+SHARED=$DEMO/shared
+mkdir -p "$SHARED"
+if ! mountpoint -q "$SHARED"; then
+	if [ ! -f "$DEMO/shared.img" ]; then
+		truncate -s 2G "$DEMO/shared.img"
+		mkfs.ext4 -q -F -O encrypt "$DEMO/shared.img"
+	fi
+	mount -o loop "$DEMO/shared.img" "$SHARED"
+fi
+
 cat > "$CONF" <<CONF
 # Demo configuration written by test/scripts/demo.sh (see packaging/config/sded.conf for every key).
 [node]
@@ -21,6 +34,8 @@ data_dir = $DEMO/data
 bind = 127.0.0.1:7946
 [ui]
 listen = $LISTEN
+[storage]
+shared_dir = $SHARED/folders
 [hypervisor]
 # qemu = software emulation, works inside VMs without nested KVM; kvm on bare metal.
 domain_type = $TYPE
