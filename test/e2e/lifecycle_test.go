@@ -330,8 +330,3 @@ func uptime(t testing.TB, dt *desktop) float64 {
 	}
 	return v
 }
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return s
-}
