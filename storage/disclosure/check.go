@@ -139,7 +139,7 @@ func findColumn(header []string, names []string) int {
 	return -1
 }
 
-func checkTable(ctx context.Context, r io.Reader, opt Options, rec *FileRecord) error {
+func checkTable(ctx context.Context, r *countReader, opt Options, rec *FileRecord) error {
 	tr := table.NewReader(r, opt.Limits)
 	hdr, err := tr.Read()
 	if errors.Is(err, io.EOF) {
@@ -375,21 +375,31 @@ func (l *lister) summary() (string, string) {
 }
 
 // asyncHash computes SHA-256 on another goroutine (another core), so hashing
-// overlaps with parsing. Write copies p, so callers may reuse it at once.
+// overlaps with parsing. Write copies p, so callers may reuse it at once;
+// writeShared hands over a block's buffer without a copy.
 type asyncHash struct {
-	ch   chan []byte
+	ch   chan hashMsg
 	free chan []byte
 	done chan []byte
 }
 
+type hashMsg struct {
+	b   []byte
+	buf *buffer // released once hashed; nil: b is the hasher's own copy
+}
+
 func newAsyncHash() *asyncHash {
-	a := &asyncHash{ch: make(chan []byte, 8), free: make(chan []byte, 12), done: make(chan []byte)}
+	a := &asyncHash{ch: make(chan hashMsg, 8), free: make(chan []byte, 12), done: make(chan []byte)}
 	go func() {
 		h := sha256.New()
-		for b := range a.ch {
-			h.Write(b)
+		for m := range a.ch {
+			h.Write(m.b)
+			if m.buf != nil {
+				m.buf.release()
+				continue
+			}
 			select {
-			case a.free <- b[:0]:
+			case a.free <- m.b[:0]:
 			default:
 			}
 		}
@@ -405,9 +415,12 @@ func (a *asyncHash) Write(p []byte) (int, error) {
 	default:
 	}
 	b = append(b[:0], p...)
-	a.ch <- b
+	a.ch <- hashMsg{b: b}
 	return len(p), nil
 }
+
+// writeShared hashes b, part of buf, and then releases buf.
+func (a *asyncHash) writeShared(b []byte, buf *buffer) { a.ch <- hashMsg{b: b, buf: buf} }
 
 // Sum ends the hash; the hash must not be written to afterwards.
 func (a *asyncHash) Sum() []byte {
@@ -415,9 +428,11 @@ func (a *asyncHash) Sum() []byte {
 	return <-a.done
 }
 
+// countReader counts and hashes what is read through it; the parallel
+// reader reads r itself and does both.
 type countReader struct {
 	r io.Reader
-	h io.Writer
+	h *asyncHash
 	n int64
 }
 

@@ -12,113 +12,212 @@ import (
 
 const (
 	lo7    = 0x7f7f7f7f7f7f7f7f
+	hi1    = 0x8080808080808080
 	commas = ',' * 0x0101010101010101
 	nls    = '\n' * 0x0101010101010101
 )
 
+// movemask gathers the high bits of the bytes of m (which has no other
+// bits set) into the low byte: bit i for byte i.
+func movemask(m uint64) uint64 { return m * 0x02040810204081 >> 56 }
+
 // zeroBytes has the high bit set exactly in the zero bytes of x.
 func zeroBytes(x uint64) uint64 { return ^(((x & lo7) + lo7) | x | lo7) }
 
-// runFast groups a block in one pass when it can: no quotes in the block,
-// valid UTF-8, and the value column first or last (so the key is the rest of
-// the line, used without copying). Delimiters are found eight bytes at a
-// time. It reports false, having done nothing, when the block needs the
-// general reader.
-func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []string) (bool, error) {
-	if ncols < 2 || (col != ncols-1 && col != 0) || bytes.IndexByte(b.data, '"') >= 0 || !utf8.Valid(b.data) {
-		return false, nil
+// fastScan groups the lines of an unquoted block whose value column is
+// first or last, so a line is its value and its key (the rest of the line,
+// used without copying) split at the first or last comma.
+//
+// Fields are not counted on every line: a line whose key is already a cell
+// has exactly the fields of the line that made the cell, which was checked
+// (field count, control characters) when the cell was made.
+type fastScan struct {
+	p          *part
+	data       []byte
+	line       int
+	valueFirst bool
+	ncols      int
+	keep       int
+	maxRec     int
+	maxCells   int
+	names      []string // category column names, for errors
+}
+
+// runFast groups the lines of a block that has no quotes, eight bytes at a
+// time. It returns how far it got (all of data, or the start of the first
+// line needing the general reader: one with bytes beyond ASCII in a block
+// that is not valid UTF-8) and the number of lines before that point.
+func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []string) (int, int, error) {
+	if ncols < 2 || (col != ncols-1 && col != 0) || b.quoted {
+		return 0, b.line, nil
 	}
-	maxRec := opt.Limits.MaxRecordBytes
-	if maxRec <= 0 {
-		maxRec = 1 << 20
+	s := fastScan{p: p, data: b.data, line: b.line, valueFirst: col == 0, ncols: ncols, keep: keep,
+		maxRec: opt.Limits.MaxRecordBytes, maxCells: opt.MaxCells, names: names}
+	if s.maxRec <= 0 {
+		s.maxRec = 1 << 20
 	}
 	data := b.data
-	line := b.line
-	var lastCell *mcell // sorted exports repeat a key on consecutive lines
-	start, ncommas, first, last := 0, 0, -1, -1
-	// endLine handles the line data[start:end].
-	endLine := func(end int) error {
-		line++
-		ln := data[start:end]
-		lineStart := start
-		start = end + 1
-		nc, f, l := ncommas, first, last
-		ncommas, first, last = 0, -1, -1
-		if len(ln) > 0 && ln[len(ln)-1] == '\r' {
-			ln = ln[:len(ln)-1]
-		}
-		if len(ln) == 0 {
-			return nil
-		}
-		if len(ln) > maxRec {
-			return fmt.Errorf("%w: line %d: line longer than %d bytes", table.ErrLimit, line, maxRec)
-		}
-		if nc != ncols-1 {
-			return fmt.Errorf("%w: line %d: %d fields, header has %d", table.ErrMalformed, line, nc+1, ncols)
-		}
-		var key, val []byte
-		if col == 0 {
-			val, key = ln[:f-lineStart], ln[f-lineStart+1:]
-		} else {
-			key, val = ln[:l-lineStart], ln[l-lineStart+1:]
-		}
-		p.rows++
-		if len(key) > 0 && key[0] == 0x1f { // reserved for escaped keys
-			return fmt.Errorf("line %d: %w", line, table.CheckControl(key[:1]))
-		}
-		cell, ok := lastCell, lastCell != nil && lastCell.key == string(key)
-		if !ok {
-			cell, ok = p.cells[string(key)]
-		}
-		if !ok {
-			if len(p.cells) >= opt.MaxCells {
-				return fmt.Errorf("%w: more than %d cells", table.ErrLimit, opt.MaxCells)
-			}
-			if err := table.CheckControl(key); err != nil {
-				return fmt.Errorf("line %d: categories %q: %w", line, names, err)
-			}
-			cell = &mcell{key: string(key), top: make([]float64, 0, keep)}
-			p.cells[cell.key] = cell
-		}
-		lastCell = cell
-		v := parseValue(val)
-		cell.add(v, keep)
-		p.value.addNumber(v)
-		return nil
-	}
-	delim := func(pos int) error {
-		if data[pos] == ',' {
-			if ncommas == 0 {
-				first = pos
-			}
-			last = pos
-			ncommas++
-			return nil
-		}
-		return endLine(pos)
-	}
+	start := 0
+	ascii := true // no line so far has bytes beyond ASCII
 	i := 0
-	for ; i+8 <= len(data); i += 8 {
-		x := binary.LittleEndian.Uint64(data[i:])
-		m := zeroBytes(x^commas) | zeroBytes(x^nls)
-		for m != 0 {
-			if err := delim(i + bits.TrailingZeros64(m)>>3); err != nil {
-				return true, err
+	// 64 bytes at a time: a mask of their newlines, then the lines.
+	for ; i+64 <= len(data); i += 64 {
+		w := (*[64]byte)(data[i:])
+		x0, x1 := binary.LittleEndian.Uint64(w[0:]), binary.LittleEndian.Uint64(w[8:])
+		x2, x3 := binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])
+		x4, x5 := binary.LittleEndian.Uint64(w[32:]), binary.LittleEndian.Uint64(w[40:])
+		x6, x7 := binary.LittleEndian.Uint64(w[48:]), binary.LittleEndian.Uint64(w[56:])
+		m := movemask(zeroBytes(x0^nls)) | movemask(zeroBytes(x1^nls))<<8 |
+			movemask(zeroBytes(x2^nls))<<16 | movemask(zeroBytes(x3^nls))<<24 |
+			movemask(zeroBytes(x4^nls))<<32 | movemask(zeroBytes(x5^nls))<<40 |
+			movemask(zeroBytes(x6^nls))<<48 | movemask(zeroBytes(x7^nls))<<56
+		if ascii && (x0|x1|x2|x3|x4|x5|x6|x7)&hi1 != 0 {
+			if !utf8.Valid(data[start:]) {
+				return start, s.line, nil
 			}
-			m &= m - 1
+			ascii = false
+		}
+		for ; m != 0; m &= m - 1 {
+			nl := i + bits.TrailingZeros64(m)
+			if err := s.handle(start, nl); err != nil {
+				return len(data), s.line, err
+			}
+			start = nl + 1
 		}
 	}
+	var high byte
 	for ; i < len(data); i++ {
-		if c := data[i]; c == ',' || c == '\n' {
-			if err := delim(i); err != nil {
-				return true, err
-			}
+		high |= data[i]
+		if data[i] != '\n' {
+			continue
 		}
+		if ascii && high >= 0x80 {
+			if !utf8.Valid(data[start:]) {
+				return start, s.line, nil
+			}
+			ascii = false
+		}
+		if err := s.handle(start, i); err != nil {
+			return len(data), s.line, err
+		}
+		start = i + 1
 	}
 	if start < len(data) { // a last line without a newline
-		if err := endLine(len(data)); err != nil {
-			return true, err
+		if ascii && high >= 0x80 && !utf8.Valid(data[start:]) {
+			return start, s.line, nil
+		}
+		if err := s.handle(start, len(data)); err != nil {
+			return len(data), s.line, err
 		}
 	}
-	return true, nil
+	return len(data), s.line, nil
+}
+
+// handle groups the line data[start:end] (end is its '\n' or the end of
+// the block).
+func (s *fastScan) handle(start, end int) error {
+	s.line++
+	data := s.data
+	if end > start && data[end-1] == '\r' {
+		end--
+	}
+	n := end - start
+	if n == 0 {
+		return nil
+	}
+	if n > s.maxRec {
+		return fmt.Errorf("%w: line %d: line longer than %d bytes", table.ErrLimit, s.line, s.maxRec)
+	}
+	// The comma between the value and the key: the value is short, so it
+	// is usually within the sixteen bytes at that end of the line.
+	c := -1
+	if s.valueFirst {
+		if start+16 <= len(data) {
+			m := movemask(zeroBytes(binary.LittleEndian.Uint64(data[start:])^commas)) |
+				movemask(zeroBytes(binary.LittleEndian.Uint64(data[start+8:])^commas))<<8
+			if c = start + bits.TrailingZeros64(m); m == 0 || c >= end {
+				c = -1
+			}
+		}
+		if c < 0 {
+			if c = bytes.IndexByte(data[start:end], ','); c >= 0 {
+				c += start
+			}
+		}
+	} else {
+		if end >= 16 {
+			m := movemask(zeroBytes(binary.LittleEndian.Uint64(data[end-16:])^commas)) |
+				movemask(zeroBytes(binary.LittleEndian.Uint64(data[end-8:])^commas))<<8
+			if c = end - 17 + bits.Len64(m); m == 0 || c < start {
+				c = -1
+			}
+		}
+		if c < 0 {
+			if c = bytes.LastIndexByte(data[start:end], ','); c >= 0 {
+				c += start
+			}
+		}
+	}
+	if c < 0 {
+		return s.fields(start, end)
+	}
+	var key, val []byte
+	if s.valueFirst {
+		val, key = data[start:c], data[c+1:end]
+	} else {
+		key, val = data[start:c], data[c+1:end]
+	}
+	if len(key) > 0 && key[0] == 0x1f { // reserved for escaped keys
+		if err := s.fields(start, end); err != nil {
+			return err
+		}
+		return fmt.Errorf("line %d: %w", s.line, table.CheckControl(key[:1]))
+	}
+	p := s.p
+	cell := p.cells.find(key)
+	if cell == nil {
+		var err error
+		if cell, err = s.newCell(start, end, key); err != nil {
+			return err
+		}
+	}
+	p.rows++
+	var v value
+	if s.valueFirst {
+		v = parseValueBefore(data, c-len(val), c)
+	} else {
+		v = parseValueAt(data, c+1, end)
+	}
+	cell.add(v, s.keep)
+	p.value.addNumber(v)
+	return nil
+}
+
+// fields checks the line's field count.
+func (s *fastScan) fields(start, end int) error {
+	if nc := bytes.Count(s.data[start:end], []byte{','}); nc != s.ncols-1 {
+		return fmt.Errorf("%w: line %d: %d fields, header has %d", table.ErrMalformed, s.line, nc+1, s.ncols)
+	}
+	return nil
+}
+
+// newCell checks the first line of a new cell and makes the cell.
+func (s *fastScan) newCell(start, end int, key []byte) (*mcell, error) {
+	if err := s.fields(start, end); err != nil {
+		return nil, err
+	}
+	p := s.p
+	if p.cells.len() >= s.maxCells {
+		return nil, fmt.Errorf("%w: more than %d cells", table.ErrLimit, s.maxCells)
+	}
+	if table.CheckControl(key) != nil {
+		for i, v := range bytes.Split(key, []byte{','}) {
+			if err := table.CheckControl(v); err != nil {
+				return nil, fmt.Errorf("line %d: column %q: %w", s.line, s.names[i], err)
+			}
+		}
+	}
+	c := &mcell{key: string(key), top: make([]float64, 0, s.keep)}
+	p.cells.insert(c)
+	return c, nil
 }

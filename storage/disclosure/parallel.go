@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sded/sded/storage/table"
 )
@@ -24,14 +25,33 @@ const (
 )
 
 type block struct {
-	idx  int
-	line int // lines before the block
-	data []byte
+	idx    int
+	line   int // lines before the block
+	data   []byte
+	quoted bool // data has a quote
+	buf    *buffer
+}
+
+// buffer is the memory of a block, read once and shared by the hasher and
+// a worker; the last of them to finish with it returns it to the pool.
+type buffer struct {
+	b    []byte
+	refs atomic.Int32
+	pool chan *buffer
+}
+
+func (b *buffer) release() {
+	if b.refs.Add(-1) == 0 {
+		select {
+		case b.pool <- b:
+		default:
+		}
+	}
 }
 
 // part is one worker's partial result.
 type part struct {
-	cells  map[string]*mcell
+	cells  *cellTable
 	value  Column
 	rows   int64
 	err    error
@@ -44,15 +64,15 @@ func (p *part) fail(idx int, err error) {
 	}
 }
 
-func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, opt Options, col int, cats []int, cols []Column, lst *lister, rec *FileRecord) error {
+func magnitudeParallel(ctx context.Context, tr *table.Reader, rest *countReader, opt Options, col int, cats []int, cols []Column, lst *lister, rec *FileRecord) error {
 	keep := max(opt.Rules.NKN, 2)
 	adjacent := contiguous(cats)
 	parts := make([]*part, workers)
 	chans := make([]chan block, workers)
-	free := make(chan []byte, 4*workers+4) // more than can be in flight: buffers are reused
+	pool := make(chan *buffer, 4*workers+4) // more than can be in flight: buffers are reused
 	var wg sync.WaitGroup
 	for w := range workers {
-		parts[w] = &part{cells: map[string]*mcell{}, value: Column{Name: cols[col].Name, Role: "value"}}
+		parts[w] = &part{cells: newCellTable(), value: Column{Name: cols[col].Name, Role: "value"}}
 		chans[w] = make(chan block, 2)
 		wg.Add(1)
 		go func(p *part, ch chan block) {
@@ -63,14 +83,11 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 						p.fail(b.idx, err)
 					}
 				}
-				select {
-				case free <- b.data[:0]:
-				default:
-				}
+				b.buf.release()
 			}
 		}(parts[w], chans[w])
 	}
-	pidx, perr := produce(ctx, tr, rest, opt.Limits, chans, free)
+	pidx, perr := produce(ctx, tr, rest, opt.Limits, chans, pool)
 	for _, ch := range chans {
 		close(ch)
 	}
@@ -87,20 +104,21 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 	if err != nil {
 		return err
 	}
-	cells := parts[0].cells
+	cells := make(map[string]*mcell, parts[0].cells.len())
+	parts[0].cells.each(func(c *mcell) { cells[c.key] = c })
 	vc := &cols[col]
 	*vc = parts[0].value
 	rec.Rows += parts[0].rows
 	for _, p := range parts[1:] {
 		rec.Rows += p.rows
 		vc.merge(&p.value)
-		for k, c := range p.cells {
-			if have, ok := cells[k]; ok {
+		p.cells.each(func(c *mcell) {
+			if have, ok := cells[c.key]; ok {
 				have.merge(c, keep)
 			} else {
-				cells[k] = c
+				cells[c.key] = c
 			}
-		}
+		})
 	}
 	if len(cells) > opt.MaxCells {
 		return fmt.Errorf("%w: more than %d cells", table.ErrLimit, opt.MaxCells)
@@ -125,9 +143,10 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest io.Reader, op
 }
 
 // produce cuts the rest of the stream into blocks ending at record
-// boundaries and deals them round-robin. It returns a read or limit error
-// and the index of the block it concerns.
-func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Limits, chans []chan block, free chan []byte) (int, error) {
+// boundaries and deals them round-robin; each block's new bytes go to the
+// hasher too, without a copy. It returns a read or limit error and the
+// index of the block it concerns.
+func produce(ctx context.Context, tr *table.Reader, rest *countReader, lim table.Limits, chans []chan block, pool chan *buffer) (int, error) {
 	maxRec, maxBytes := lim.MaxRecordBytes, lim.MaxBytes
 	if maxRec <= 0 {
 		maxRec = 1 << 20
@@ -139,62 +158,83 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 	carry := append([]byte(nil), tr.Buffered()...)
 	line := tr.LineNumber()
 	eof := false
+	read := func(p []byte) (int, error) {
+		n, err := io.ReadFull(rest.r, p)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			eof, err = true, nil
+		}
+		return n, err
+	}
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
 			return idx, err
 		}
-		var buf []byte
+		var buf *buffer
 		select {
-		case buf = <-free:
+		case buf = <-pool:
 		default:
-			buf = make([]byte, 0, blockSize+maxRec)
+			buf = &buffer{b: make([]byte, 0, blockSize+maxRec), pool: pool}
 		}
-		buf = append(buf[:0], carry...)
-		carried := len(carry) // bytes already counted
-		carry = carry[:0]
+		b := append(buf.b[:0], carry...)
+		carried := len(carry) // bytes already counted and hashed
 		// Read until the block holds a record boundary (or the input ends).
-		cut := -1
+		cut, quoted := -1, true
+		var err error
 		for {
-			if !eof && len(buf) < blockSize {
-				n, err := io.ReadFull(rest, buf[len(buf):blockSize])
-				buf = buf[:len(buf)+n]
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					eof = true
-				} else if err != nil {
-					return idx, err
+			if !eof && len(b) < blockSize {
+				var n int
+				n, err = read(b[len(b):blockSize])
+				b = b[:len(b)+n]
+				if err != nil {
+					break
 				}
 			}
 			if eof {
-				cut = len(buf)
+				cut = len(b)
 				break
 			}
-			if cut = boundary(buf); cut > 0 {
+			if cut, quoted = boundaryQuoted(b); cut > 0 {
 				break
 			}
 			// No boundary in a whole block: one record is this long.
-			if len(buf) > maxRec+blockSize/2 {
-				return idx, fmt.Errorf("%w: line %d: record longer than %d bytes", table.ErrLimit, line+1, maxRec)
+			if len(b) > maxRec+blockSize/2 {
+				err = fmt.Errorf("%w: line %d: record longer than %d bytes", table.ErrLimit, line+1, maxRec)
+				break
 			}
-			grow := make([]byte, len(buf), 2*cap(buf))
-			copy(grow, buf)
-			buf = grow[:len(buf)]
-			n, err := io.ReadFull(rest, buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				eof = true
-			} else if err != nil {
-				return idx, err
+			grow := make([]byte, len(b), 2*cap(b))
+			copy(grow, b)
+			var n int
+			n, err = read(grow[len(b):cap(grow)])
+			b = grow[:len(b)+n]
+			if err != nil {
+				break
 			}
 		}
-		total += int64(len(buf) - carried)
-		if total > maxBytes {
-			return idx, fmt.Errorf("%w: input larger than %d bytes", table.ErrLimit, maxBytes)
+		buf.b = b
+		rest.n += int64(len(b) - carried)
+		total += int64(len(b) - carried)
+		if err == nil && total > maxBytes {
+			err = fmt.Errorf("%w: input larger than %d bytes", table.ErrLimit, maxBytes)
 		}
-		carry = append(carry, buf[cut:]...)
-		data := buf[:cut]
-		if len(data) > 0 {
-			chans[idx%len(chans)] <- block{idx: idx, line: line, data: data}
+		data := b[:max(cut, 0)]
+		send := err == nil && len(data) > 0
+		buf.refs.Store(1)
+		if send {
+			buf.refs.Store(2)
+			carry = append(carry[:0], b[cut:]...)
+		}
+		rest.h.writeShared(b[carried:], buf)
+		if err != nil {
+			return idx, err
+		}
+		if send {
+			if quoted {
+				quoted = bytes.IndexByte(data, '"') >= 0
+			}
+			chans[idx%len(chans)] <- block{idx: idx, line: line, data: data, quoted: quoted, buf: buf}
 			line += bytes.Count(data, []byte{'\n'})
+		} else {
+			carry = carry[:0]
 		}
 		if eof && len(carry) == 0 {
 			return idx, nil
@@ -205,19 +245,25 @@ func produce(ctx context.Context, tr *table.Reader, rest io.Reader, lim table.Li
 // boundary returns the end (after the '\n') of the last complete record in
 // b: the last newline with an even number of quotes before it, or -1.
 func boundary(b []byte) int {
+	cut, _ := boundaryQuoted(b)
+	return cut
+}
+
+// boundaryQuoted is boundary, also reporting whether b has a quote.
+func boundaryQuoted(b []byte) (int, bool) {
 	q := bytes.Count(b, []byte{'"'})
 	if q == 0 {
-		return bytes.LastIndexByte(b, '\n') + 1 // 0 when there is none
+		return bytes.LastIndexByte(b, '\n') + 1, false // 0 when there is none
 	}
 	end := len(b)
 	for {
 		nl := bytes.LastIndexByte(b[:end], '\n')
 		if nl < 0 {
-			return -1
+			return -1, true
 		}
 		q -= bytes.Count(b[nl:end], []byte{'"'})
 		if q%2 == 0 {
-			return nl + 1
+			return nl + 1, true
 		}
 		end = nl
 	}
@@ -225,10 +271,11 @@ func boundary(b []byte) int {
 
 // run groups one block's rows into the part's cells.
 func (p *part) run(b block, opt Options, col int, cats []int, adjacent bool, keep, ncols int, names []string) error {
-	if done, err := p.runFast(b, opt, col, ncols, keep, names); done {
+	pos, line, err := p.runFast(b, opt, col, ncols, keep, names)
+	if err != nil || pos == len(b.data) {
 		return err
 	}
-	tr := table.NewBodyReaderBytes(b.data, opt.Limits, b.line, ncols)
+	tr := table.NewBodyReaderBytes(b.data[pos:], opt.Limits, line, ncols)
 	var key []byte
 	for {
 		f, err := tr.Read()
@@ -250,9 +297,9 @@ func (p *part) run(b block, opt Options, col int, cats []int, adjacent bool, kee
 		if ok && len(k) > 0 && k[0] == 0x1f { // a plain key never starts so
 			return fmt.Errorf("line %d: %w", tr.Line(), table.CheckControl(k[:1]))
 		}
-		c, found := p.cells[string(k)]
-		if !found {
-			if len(p.cells) >= opt.MaxCells {
+		c := p.cells.find(k)
+		if c == nil {
+			if p.cells.len() >= opt.MaxCells {
 				return fmt.Errorf("%w: more than %d cells", table.ErrLimit, opt.MaxCells)
 			}
 			for i, ci := range cats { // checked once per cell, not per row
@@ -261,7 +308,7 @@ func (p *part) run(b block, opt Options, col int, cats []int, adjacent bool, kee
 				}
 			}
 			c = &mcell{key: string(k), top: make([]float64, 0, keep)}
-			p.cells[c.key] = c
+			p.cells.insert(c)
 		}
 		v := parseValue(f[col])
 		c.add(v, keep)

@@ -168,7 +168,7 @@ func TestFastPathErrors(t *testing.T) {
 	}{
 		{"ragged late", good + "x,y\n", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: 2 fields, header has 3", lines+1)},
 		{"too many fields, no final newline", good + "x,y,1,2", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: 4 fields", lines+1)},
-		{"control character", good + "x\x1b,y,1\n", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: categories", lines+1)},
+		{"control character", good + "x\x1b,y,1\n", Options{}, table.ErrMalformed, fmt.Sprintf("line %d: column \"region\"", lines+1)},
 		{"forged escaped key", good + "\x1fx,y,1\n", Options{}, table.ErrMalformed, "control character 0x1f"},
 		{"long line", good + "x,y," + strings.Repeat("1", 5000) + "\n", Options{Limits: table.Limits{MaxRecordBytes: 1000}}, table.ErrLimit, fmt.Sprintf("line %d: line longer than 1000", lines+1)},
 		{"too many cells", good, Options{MaxCells: 10}, table.ErrLimit, "more than 10 cells"},

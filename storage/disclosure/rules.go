@@ -151,6 +151,8 @@ func (r Rules) magnitudeResults(c *mcell) Results {
 // mcell accumulates one magnitude cell's contributors in O(NKN) memory.
 type mcell struct {
 	key        string
+	w0, w1     uint64 // the key's words (keyWords), for cellTable
+	w2, w3     uint64
 	n          int64 // numeric values
 	sum        float64
 	top        []float64 // largest values, descending, at most max(NKN, 2)

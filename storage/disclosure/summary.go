@@ -47,10 +47,14 @@ func (c *Column) addNumber(v value) {
 	}
 	c.Count++
 	c.sum += v.f
-	if !v.integer || math.Abs(v.f) > 1<<53 {
+	switch {
+	case c.nonInt, c.gcd == 1: // the gcd is no longer needed, or cannot change
+	case !v.integer || math.Abs(v.f) > 1<<53:
 		c.nonInt = true
-	} else if i := int64(math.Abs(v.f)); i != 0 {
-		c.gcd = gcd(c.gcd, i)
+	default:
+		if i := int64(math.Abs(v.f)); i != 0 {
+			c.gcd = gcd(c.gcd, i)
+		}
 	}
 }
 
