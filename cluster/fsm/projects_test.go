@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/cluster/state"
 )
 
 func TestWorkstationAllocationAndQuota(t *testing.T) {
@@ -16,7 +17,7 @@ func TestWorkstationAllocationAndQuota(t *testing.T) {
 	h.ok(model.CmdCreateWorkstation, user("cat"), ws("w2", "p1", "cat-1"), &w2)
 	h.ok(model.CmdCreateWorkstation, user("eve"), ws("w3", "p2", "eve-1"), &w3)
 	got := [][3]string{{w1.IP, w1.MAC, w1.OwnerID}, {w2.IP, w2.MAC, w2.OwnerID}, {w3.IP, w3.MAC, w3.OwnerID}}
-	want := [][3]string{{"10.64.1.10", "52:54:00:00:00:01", "bob"}, {"10.64.1.11", "52:54:00:00:00:02", "cat"}, {"10.64.2.10", "52:54:00:00:00:03", "eve"}}
+	want := [][3]string{{"10.64.1.10", model.MACCandidate("w1", 0), "bob"}, {"10.64.1.11", model.MACCandidate("w2", 0), "cat"}, {"10.64.2.10", model.MACCandidate("w3", 0), "eve"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("allocation (-want +got):\n%s", d)
 	}
@@ -47,8 +48,31 @@ func TestWorkstationAllocationAndQuota(t *testing.T) {
 	h.ok(model.CmdReportWorkstation, sys, model.ReportWorkstation{ID: "w1", State: model.ObservedGone})
 	var w5 model.Workstation
 	h.ok(model.CmdCreateWorkstation, user("cat"), ws("w5", "p1", "cat-2"), &w5)
-	if w5.IP != "10.64.1.10" || w5.MAC != "52:54:00:00:00:05" {
+	if w5.IP != "10.64.1.10" || w5.MAC != model.MACCandidate("w5", 0) {
 		t.Errorf("reused address %s, MAC %s", w5.IP, w5.MAC)
+	}
+}
+
+// MACs come from the workstation's ID; a candidate another workstation has
+// is skipped for the next one, deterministically.
+func TestMACsAreUnique(t *testing.T) {
+	h := newHarness(t)
+	h.world()
+	var w1, w2 model.Workstation
+	h.ok(model.CmdCreateWorkstation, user("bob"), ws("w1", "p1", "bob-1"), &w1)
+	if w1.MAC != model.MACCandidate("w1", 0) {
+		t.Fatalf("MAC %s, want the first candidate %s", w1.MAC, model.MACCandidate("w1", 0))
+	}
+	// Give w1 the MAC w2 would take first.
+	if err := h.st.Update(func(tx *state.Tx) error {
+		w1.MAC = model.MACCandidate("w2", 0)
+		return tx.PutWorkstation(w1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.ok(model.CmdCreateWorkstation, user("cat"), ws("w2", "p1", "cat-1"), &w2)
+	if w2.MAC != model.MACCandidate("w2", 1) {
+		t.Fatalf("w2 got %s, want its second candidate %s (the first is w1's)", w2.MAC, model.MACCandidate("w2", 1))
 	}
 }
 

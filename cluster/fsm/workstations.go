@@ -133,12 +133,16 @@ func createWorkstation(c *applyCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	mac, err := freeMAC(c, p.ID)
+	if err != nil {
+		return nil, err
+	}
 	desired := p.Desired
 	if desired == "" {
 		desired = model.DesiredRunning
 	}
 	w := model.Workstation{ID: p.ID, ProjectID: pr.ID, OwnerID: c.userID(), Name: p.Name, ImageID: p.ImageID, Flavour: p.Flavour,
-		VCPU: p.VCPU, MemoryMiB: p.MemoryMiB, DiskGiB: p.DiskGiB, MAC: model.MACFor(n), IP: ip, Number: n, Desired: desired,
+		VCPU: p.VCPU, MemoryMiB: p.MemoryMiB, DiskGiB: p.DiskGiB, MAC: mac, IP: ip, Number: n, Desired: desired,
 		Status: model.Observed{State: model.ObservedPending, ObservedAt: c.cmd.Time}, CreatedAt: c.cmd.Time, UpdatedAt: c.cmd.Time}
 	if err := w.Validate(); err != nil {
 		return nil, err
@@ -148,6 +152,25 @@ func createWorkstation(c *applyCtx) (any, error) {
 	}
 	c.audit(wsObj(pr, w), map[string]string{"name": w.Name, "image_id": w.ImageID, "flavour": w.Flavour, "ip": w.IP, "mac": w.MAC})
 	return w, nil
+}
+
+// freeMAC picks the first MAC candidate of workstation id that no
+// workstation of the cluster has (from the state alone: deterministic).
+func freeMAC(c *applyCtx, id string) (string, error) {
+	all, err := c.tx.AllWorkstations()
+	if err != nil {
+		return "", err
+	}
+	used := make(map[string]bool, len(all))
+	for _, w := range all {
+		used[w.MAC] = true
+	}
+	for attempt := range 64 {
+		if m := model.MACCandidate(id, attempt); !used[m] {
+			return m, nil
+		}
+	}
+	return "", conflict("no free MAC address for workstation %s", id)
 }
 
 func (c *applyCtx) workstation(id string, a model.Action) (model.Project, model.Workstation, error) {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"time"
@@ -84,10 +85,21 @@ func (w Workstation) Validate() error {
 	return nil
 }
 
-// MACFor returns the locally administered MAC of workstation number n
-// (52:54:00 is QEMU's prefix; the low 24 bits are n).
+// MACFor returns the MAC of workstation number n (52:54:00 is QEMU's
+// prefix; the low 24 bits are n).
 func MACFor(n uint32) string {
 	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", byte(n>>16), byte(n>>8), byte(n))
+}
+
+// MACCandidate returns the attempt-th candidate MAC of the workstation with
+// the given ID: QEMU's prefix 52:54:00 and 24 bits of a hash of the ID. The
+// FSM takes the first candidate no other workstation has. Derived from the
+// (random) ID rather than numbered, so two clusters on one host (a test, a
+// second installation) do not hand out the same MACs, whose tap devices
+// would collide.
+func MACCandidate(id string, attempt int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "sded-mac:%s:%d", id, attempt))
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", h[0], h[1], h[2])
 }
 
 // WorkstationHosts is the range of host numbers workstations get in a
