@@ -116,7 +116,7 @@ max_file_size = 16MiB
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() {
-		removeLinks(t, "10.231.")
+		d.teardownNetworks("10.231.")
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -124,6 +124,7 @@ max_file_size = 16MiB
 			cmd.Process.Kill()
 			<-exited
 		}
+		removeLinks(t, "10.231.") // what sded did not remove (a failed run)
 		if t.Failed() {
 			b, _ := os.ReadFile(d.log)
 			t.Logf("sded log (tail):\n%s", tail(string(b), 4000))
@@ -143,30 +144,6 @@ max_file_size = 16MiB
 	}
 	t.Fatalf("sded serve did not create %s in 30 s", sock)
 	return nil
-}
-
-// removeLinks deletes the sded bridges holding an address of the test's own
-// pool (10.231.0.0/16): the daemon leaves networks up when it stops.
-func removeLinks(t *testing.T, prefix string) {
-	out, err := exec.Command("ip", "-j", "addr").Output()
-	if err != nil {
-		return
-	}
-	var links []struct {
-		Name  string `json:"ifname"`
-		Addrs []struct {
-			Local string `json:"local"`
-		} `json:"addr_info"`
-	}
-	json.Unmarshal(out, &links)
-	for _, l := range links {
-		for _, a := range l.Addrs {
-			if strings.HasPrefix(l.Name, "sd") && strings.HasPrefix(a.Local, prefix) {
-				exec.Command("ip", "link", "del", l.Name).Run()
-				break
-			}
-		}
-	}
 }
 
 func tail(s string, n int) string {
