@@ -37,12 +37,15 @@ var bootstrap = []string{
 	`c() { rm -f /tmp/h.*; }`,
 }
 
-// desktop is a researcher at a workstation's desktop: keys go in through
-// the VNC console, results come back on the serial log.
+// desktop is a researcher at a workstation's console: the VNC desktop is
+// opened (the RFB handshake proves the console a researcher uses is there),
+// commands are typed into the serial console's shell (lossless, unlike VNC
+// key events under TCG: see serialConsole), results come back on the serial
+// log. The browser desktop itself is tested in test/browser.
 type desktop struct {
 	t      testing.TB
 	name   string
-	kb     *rfbKeyboard
+	kb     keyboard
 	serial string
 	seq    int
 	h      *host
@@ -67,9 +70,15 @@ func openDesktop(t testing.TB, h *host, d *daemon, w model.Workstation) *desktop
 	if !ok {
 		t.Fatalf("domain %s display %q: want a VNC unix socket", dom, disp)
 	}
-	kb, err := dialRFB(h.path(sock))
+	vnc, err := dialRFB(h.path(sock))
 	if err != nil {
 		t.Fatalf("desktop of %s: %v", w.Name, err)
+	}
+	t.Cleanup(func() { vnc.Close() })
+	tty := strings.TrimSpace(h.mustVirsh("ttyconsole", dom))
+	kb, err := dialSerial(h.path(tty))
+	if err != nil {
+		t.Fatalf("console of %s: %v", w.Name, err)
 	}
 	t.Cleanup(func() { kb.Close() })
 	dt := &desktop{t: t, name: w.Name, kb: kb, serial: serial, h: h, dom: dom}
@@ -86,9 +95,11 @@ func openDesktop(t testing.TB, h *host, d *daemon, w model.Workstation) *desktop
 }
 
 func (dt *desktop) typeBootstrap() error {
-	fast := dt.kb.Delay
-	dt.kb.Delay = 4 * fast
-	defer func() { dt.kb.Delay = fast }()
+	if rfb, ok := dt.kb.(*rfbKeyboard); ok {
+		fast := rfb.Delay
+		rfb.Delay = 4 * fast
+		defer func() { rfb.Delay = fast }()
+	}
 	_ = dt.kb.Interrupt()
 	for _, l := range bootstrap {
 		if err := dt.kb.Type(l + "\n"); err != nil {

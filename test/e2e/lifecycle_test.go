@@ -20,7 +20,7 @@ import (
 //
 //   - a project and a workstation from the test guest; it boots and its
 //     status is running;
-//   - from inside (typed at the desktop), a random marker goes onto the
+//   - from inside (typed at the console), a random marker goes onto the
 //     workstation disk and into the project's shared folder (virtiofs); the
 //     host-side disk image and the shared folders' filesystem do not
 //     contain it (LUKS qcow2; fscrypt);
@@ -61,7 +61,7 @@ func TestWorkstationLifecycle(t *testing.T) {
 
 	da := openDesktop(t, h, d, wa)
 	db := openDesktop(t, h, d, wb)
-	step("both guests booted; typing at their desktops over VNC")
+	step("both guests booted; desktops open (VNC); typing at their serial consoles")
 
 	// Markers on the workstation disk and in the project's shared folder.
 	marker := "sdedmark" + randHex(16)
