@@ -53,9 +53,16 @@
 //
 // Input is bounded (package table: record length, column count, total
 // size; Options.MaxCells). Category values must not contain control
-// characters. Magnitude tables are grouped by two workers over 1 MiB blocks
-// cut at record boundaries, merged in a fixed order so the record is the
-// same on every run; SHA-256 runs on its own goroutine.
+// characters. Magnitude tables are cut into 1 MiB blocks at record
+// boundaries and grouped by two workers, merged in a fixed order so the
+// record is the same on every run; SHA-256 runs on its own goroutine over
+// the same block buffers (no copy). A block without quotes whose value
+// column is first or last takes a fast path: newlines found 64 bytes at a
+// time, each line split at one comma into value and key, the key looked up
+// in a seeded open-addressing table by its bytes, plain values of up to
+// eight bytes parsed as one word; fields are counted only when a line makes
+// a new cell (a line with a known key has that cell's fields). The fast
+// path gives exactly the results of the general reader (tested).
 // BenchmarkDisclosureCheck compares a 100 MB table with `wc -l`.
 //
 // # Record

@@ -33,19 +33,18 @@ type block struct {
 }
 
 // buffer is the memory of a block, read once and shared by the hasher and
-// a worker; the last of them to finish with it returns it to the pool.
+// a worker; the last of them to finish with it returns it to buffers, for
+// the next block or the next check (fresh memory costs page faults).
 type buffer struct {
 	b    []byte
 	refs atomic.Int32
-	pool chan *buffer
 }
+
+var buffers sync.Pool // of *buffer
 
 func (b *buffer) release() {
 	if b.refs.Add(-1) == 0 {
-		select {
-		case b.pool <- b:
-		default:
-		}
+		buffers.Put(b)
 	}
 }
 
@@ -69,7 +68,6 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest *countReader,
 	adjacent := contiguous(cats)
 	parts := make([]*part, workers)
 	chans := make([]chan block, workers)
-	pool := make(chan *buffer, 4*workers+4) // more than can be in flight: buffers are reused
 	var wg sync.WaitGroup
 	for w := range workers {
 		parts[w] = &part{cells: newCellTable(), value: Column{Name: cols[col].Name, Role: "value"}}
@@ -87,7 +85,7 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest *countReader,
 			}
 		}(parts[w], chans[w])
 	}
-	pidx, perr := produce(ctx, tr, rest, opt.Limits, chans, pool)
+	pidx, perr := produce(ctx, tr, rest, opt.Limits, chans)
 	for _, ch := range chans {
 		close(ch)
 	}
@@ -146,7 +144,7 @@ func magnitudeParallel(ctx context.Context, tr *table.Reader, rest *countReader,
 // boundaries and deals them round-robin; each block's new bytes go to the
 // hasher too, without a copy. It returns a read or limit error and the
 // index of the block it concerns.
-func produce(ctx context.Context, tr *table.Reader, rest *countReader, lim table.Limits, chans []chan block, pool chan *buffer) (int, error) {
+func produce(ctx context.Context, tr *table.Reader, rest *countReader, lim table.Limits, chans []chan block) (int, error) {
 	maxRec, maxBytes := lim.MaxRecordBytes, lim.MaxBytes
 	if maxRec <= 0 {
 		maxRec = 1 << 20
@@ -169,11 +167,9 @@ func produce(ctx context.Context, tr *table.Reader, rest *countReader, lim table
 		if err := ctx.Err(); err != nil {
 			return idx, err
 		}
-		var buf *buffer
-		select {
-		case buf = <-pool:
-		default:
-			buf = &buffer{b: make([]byte, 0, blockSize+maxRec), pool: pool}
+		buf, _ := buffers.Get().(*buffer)
+		if buf == nil || cap(buf.b) < blockSize+maxRec {
+			buf = &buffer{b: make([]byte, 0, blockSize+maxRec)}
 		}
 		b := append(buf.b[:0], carry...)
 		carried := len(carry) // bytes already counted and hashed
