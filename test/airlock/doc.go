@@ -2,6 +2,7 @@
 // (cluster/airlock) and the workstation gateway (ui/gateway) wired to a real
 // single-node cluster, the real Service and the real storage packages
 // (staged store, disclosure checks, pseudonymisation, data volumes built
-// with mkfs.ext4 and qemu-img and read back with debugfs), and, once
-// bin/sded serves, a real guest uploading through its project's gateway.
+// with mkfs.ext4 and qemu-img and read back with debugfs); and the whole
+// daemon (`sded serve`) with real libvirt guests exporting through their
+// project's gateway, typed at their consoles over VNC (TestGuestExportE2E).
 package airlocktest
