@@ -44,26 +44,150 @@ type fastScan struct {
 	names      []string // category column names, for errors
 }
 
-// runFast groups the lines of a block that has no quotes, eight bytes at a
-// time. It returns how far it got (all of data, or the start of the first
-// line needing the general reader: one with bytes beyond ASCII in a block
-// that is not valid UTF-8) and the number of lines before that point.
-func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []string) (int, int, error) {
+// runFast groups the lines of a block that has no quotes and is valid
+// UTF-8 (else it reports false, having done nothing): first the newlines,
+// 64 bytes at a time, then the lines.
+func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []string) (bool, error) {
 	if ncols < 2 || (col != ncols-1 && col != 0) || b.quoted {
-		return 0, b.line, nil
+		return false, nil
 	}
-	s := fastScan{p: p, data: b.data, line: b.line, valueFirst: col == 0, ncols: ncols, keep: keep,
+	data := b.data
+	ends, ascii := newlines(p.ends[:0], data)
+	p.ends = ends
+	if !ascii && !utf8.Valid(data) {
+		return false, nil
+	}
+	s := fastScan{p: p, data: data, line: b.line, valueFirst: col == 0, ncols: ncols, keep: keep,
 		maxRec: opt.Limits.MaxRecordBytes, maxCells: opt.MaxCells, names: names}
 	if s.maxRec <= 0 {
 		s.maxRec = 1 << 20
 	}
-	data := b.data
 	start := 0
-	ascii := true // no line so far has bytes beyond ASCII
-	valueLast, maxRec, keep := !s.valueFirst, s.maxRec, s.keep
+	valueLast, maxRec := !s.valueFirst, s.maxRec
 	seed, vc := p.cells.seed, &p.value
+	for _, e := range ends {
+		nl := int(e)
+		ls := start
+		start = nl + 1
+		if valueLast && nl >= 16 && nl-ls <= maxRec {
+			// The common case, handle written out with parse8,
+			// cellTable.find, mcell.add and Column.addNumber (calls
+			// would spill every live register): a known key of 8 to 32
+			// bytes, a plain value of at most 8 bytes, a cell whose
+			// largest values and a column whose rounding need no more
+			// than a comparison. Anything else goes to handle, before
+			// anything has changed.
+			// The last comma, in the sixteen bytes before the newline.
+			cm := movemask(zeroBytes(binary.LittleEndian.Uint64(data[nl-16:])^commas)) |
+				movemask(zeroBytes(binary.LittleEndian.Uint64(data[nl-8:])^commas))<<8
+			c := nl - 17 + bits.Len64(cm)
+			kn, vn := c-ls, nl-c-1
+			if cm == 0 || kn < 8 || kn > 32 || vn < 1 || vn > 8 || data[ls] == 0x1f {
+				goto slow
+			}
+			// The cell (cellTable.find).
+			k := data[ls:c]
+			w0, w1, w2, w3 := keyWords(k)
+			h := hashWords(w0, w1, w2, w3, kn, seed)
+			slots := p.cells.slots // (grows as handle adds cells)
+			mask := uint64(len(slots) - 1)
+			var cell *mcell
+			for j := h & mask; ; j = (j + 1) & mask {
+				sl := &slots[j]
+				if sl.c == nil {
+					goto slow
+				}
+				if x := sl.c; sl.h == h && x.w0 == w0 && x.w1 == w1 && x.w2 == w2 && x.w3 == w3 && len(x.key) == kn {
+					cell = x
+					break
+				}
+			}
+			// The value (parse8).
+			w := binary.LittleEndian.Uint64(data[nl-8:])
+			n := vn
+			first := byte(w >> (8 * (8 - n) & 63))
+			neg := first == '-'
+			if neg || first == '+' {
+				if n--; n == 0 {
+					goto slow
+				}
+			}
+			pad := uint64(1)<<(8*(8-n)&63) - 1
+			w = w&^pad | zeros8&pad
+			frac, integer := 0, true
+			if dots := zeroBytes(w ^ dots8); dots != 0 {
+				d := bits.TrailingZeros64(dots) >> 3
+				if d == 8-n || d == 7 {
+					goto slow
+				}
+				below := uint64(1)<<(8*d&63) - 1
+				w = w&^(below|0xff<<(8*d&63)) | (w&below)<<8 | '0'
+				frac = 7 - d
+				integer = (w^zeros8)&(^uint64(0)<<(8*(d+1)&63)) == 0
+			}
+			if w&0xf0f0f0f0f0f0f0f0|(w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 != 0x3333333333333333 {
+				goto slow
+			}
+			w = (w & 0x0f0f0f0f0f0f0f0f) * 2561 >> 8
+			w = (w & 0x00ff00ff00ff00ff) * 6553601 >> 16
+			f := float64((w & 0x0000ffff0000ffff) * 42949672960001 >> 32)
+			if frac > 0 {
+				f /= pow10[frac]
+			}
+			if neg {
+				f = -f
+			}
+			// The cell's and the value column's sums (mcell.add, Column.addNumber)
+			// when neither the cell's largest values nor the column's rounding
+			// need more than a comparison.
+			if cell.n == 0 || len(cell.top) != keep || f > cell.top[len(cell.top)-1] || vc.Count == 0 {
+				goto slow
+			}
+			s.line++
+			p.rows++
+			if f < 0 {
+				cell.negative++
+			}
+			if f != cell.first {
+				cell.differ = true
+			}
+			cell.n++
+			cell.sum += f
+			if f < vc.min {
+				vc.min = f
+			}
+			if f > vc.max {
+				vc.max = f
+			}
+			vc.Count++
+			vc.sum += f
+			if !vc.nonInt && vc.gcd != 1 {
+				if !integer || math.Abs(f) > 1<<53 {
+					vc.nonInt = true
+				} else if iv := int64(math.Abs(f)); iv != 0 {
+					vc.gcd = gcd(vc.gcd, iv)
+				}
+			}
+			continue
+		}
+	slow:
+		if err := s.handle(ls, nl); err != nil {
+			return true, err
+		}
+	}
+	if start < len(data) { // a last line without a newline
+		if err := s.handle(start, len(data)); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// newlines appends the offsets of the newlines in data to ends, and
+// reports whether data is all ASCII.
+func newlines(ends []int32, data []byte) ([]int32, bool) {
+	var high uint64
 	i := 0
-	// 64 bytes at a time: a mask of their newlines, then the lines.
 	for ; i+64 <= len(data); i += 64 {
 		w := (*[64]byte)(data[i:])
 		x0, x1 := binary.LittleEndian.Uint64(w[0:]), binary.LittleEndian.Uint64(w[8:])
@@ -74,149 +198,18 @@ func (p *part) runFast(b block, opt Options, col, ncols, keep int, names []strin
 			movemask(zeroBytes(x2^nls))<<16 | movemask(zeroBytes(x3^nls))<<24 |
 			movemask(zeroBytes(x4^nls))<<32 | movemask(zeroBytes(x5^nls))<<40 |
 			movemask(zeroBytes(x6^nls))<<48 | movemask(zeroBytes(x7^nls))<<56
-		if ascii && (x0|x1|x2|x3|x4|x5|x6|x7)&hi1 != 0 {
-			if !utf8.Valid(data[start:]) {
-				return start, s.line, nil
-			}
-			ascii = false
-		}
+		high |= x0 | x1 | x2 | x3 | x4 | x5 | x6 | x7
 		for ; m != 0; m &= m - 1 {
-			nl := i + bits.TrailingZeros64(m)
-			ls := start
-			start = nl + 1
-			if valueLast && nl >= 16 && nl-ls <= maxRec {
-				// The common case, handle written out with parse8,
-				// cellTable.find, mcell.add and Column.addNumber (calls
-				// would spill every live register): a known key of 8 to 32
-				// bytes, a plain value of at most 8 bytes, a cell whose
-				// largest values and a column whose rounding need no more
-				// than a comparison. Anything else goes to handle, before
-				// anything has changed.
-				// The last comma, in the sixteen bytes before the newline.
-				cm := movemask(zeroBytes(binary.LittleEndian.Uint64(data[nl-16:])^commas)) |
-					movemask(zeroBytes(binary.LittleEndian.Uint64(data[nl-8:])^commas))<<8
-				c := nl - 17 + bits.Len64(cm)
-				kn, vn := c-ls, nl-c-1
-				if cm == 0 || kn < 8 || kn > 32 || vn < 1 || vn > 8 || data[ls] == 0x1f {
-					goto slow
-				}
-				// The cell (cellTable.find).
-				k := data[ls:c]
-				w0, w1, w2, w3 := keyWords(k)
-				h := hashWords(w0, w1, w2, w3, kn, seed)
-				slots := p.cells.slots // (grows as handle adds cells)
-				mask := uint64(len(slots) - 1)
-				var cell *mcell
-				for j := h & mask; ; j = (j + 1) & mask {
-					sl := &slots[j]
-					if sl.c == nil {
-						goto slow
-					}
-					if x := sl.c; sl.h == h && x.w0 == w0 && x.w1 == w1 && x.w2 == w2 && x.w3 == w3 && len(x.key) == kn {
-						cell = x
-						break
-					}
-				}
-				// The value (parse8).
-				w := binary.LittleEndian.Uint64(data[nl-8:])
-				n := vn
-				first := byte(w >> (8 * (8 - n) & 63))
-				neg := first == '-'
-				if neg || first == '+' {
-					if n--; n == 0 {
-						goto slow
-					}
-				}
-				pad := uint64(1)<<(8*(8-n)&63) - 1
-				w = w&^pad | zeros8&pad
-				frac, integer := 0, true
-				if dots := zeroBytes(w ^ dots8); dots != 0 {
-					d := bits.TrailingZeros64(dots) >> 3
-					if d == 8-n || d == 7 {
-						goto slow
-					}
-					below := uint64(1)<<(8*d&63) - 1
-					w = w&^(below|0xff<<(8*d&63)) | (w&below)<<8 | '0'
-					frac = 7 - d
-					integer = (w^zeros8)&(^uint64(0)<<(8*(d+1)&63)) == 0
-				}
-				if w&0xf0f0f0f0f0f0f0f0|(w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 != 0x3333333333333333 {
-					goto slow
-				}
-				w = (w & 0x0f0f0f0f0f0f0f0f) * 2561 >> 8
-				w = (w & 0x00ff00ff00ff00ff) * 6553601 >> 16
-				f := float64((w & 0x0000ffff0000ffff) * 42949672960001 >> 32)
-				if frac > 0 {
-					f /= pow10[frac]
-				}
-				if neg {
-					f = -f
-				}
-				// The cell's and the value column's sums (mcell.add, Column.addNumber)
-				// when neither the cell's largest values nor the column's rounding
-				// need more than a comparison.
-				if cell.n == 0 || len(cell.top) != keep || f > cell.top[len(cell.top)-1] || vc.Count == 0 {
-					goto slow
-				}
-				s.line++
-				p.rows++
-				if f < 0 {
-					cell.negative++
-				}
-				if f != cell.first {
-					cell.differ = true
-				}
-				cell.n++
-				cell.sum += f
-				if f < vc.min {
-					vc.min = f
-				}
-				if f > vc.max {
-					vc.max = f
-				}
-				vc.Count++
-				vc.sum += f
-				if !vc.nonInt && vc.gcd != 1 {
-					if !integer || math.Abs(f) > 1<<53 {
-						vc.nonInt = true
-					} else if iv := int64(math.Abs(f)); i != 0 {
-						vc.gcd = gcd(vc.gcd, iv)
-					}
-				}
-				continue
-			}
-		slow:
-			if err := s.handle(ls, nl); err != nil {
-				return len(data), s.line, err
-			}
+			ends = append(ends, int32(i+bits.TrailingZeros64(m)))
 		}
 	}
-	var high byte
 	for ; i < len(data); i++ {
-		high |= data[i]
-		if data[i] != '\n' {
-			continue
-		}
-		if ascii && high >= 0x80 {
-			if !utf8.Valid(data[start:]) {
-				return start, s.line, nil
-			}
-			ascii = false
-		}
-		if err := s.handle(start, i); err != nil {
-			return len(data), s.line, err
-		}
-		start = i + 1
-	}
-	if start < len(data) { // a last line without a newline
-		if ascii && high >= 0x80 && !utf8.Valid(data[start:]) {
-			return start, s.line, nil
-		}
-		if err := s.handle(start, len(data)); err != nil {
-			return len(data), s.line, err
+		high |= uint64(data[i])
+		if data[i] == '\n' {
+			ends = append(ends, int32(i))
 		}
 	}
-	return len(data), s.line, nil
+	return ends, high&hi1 == 0
 }
 
 // handle groups the line data[start:end] (end is its '\n' or the end of

@@ -51,6 +51,7 @@ func (b *buffer) release() {
 // part is one worker's partial result.
 type part struct {
 	cells  *cellTable
+	ends   []int32 // newline offsets of the block in hand
 	value  Column
 	rows   int64
 	err    error
@@ -267,11 +268,10 @@ func boundaryQuoted(b []byte) (int, bool) {
 
 // run groups one block's rows into the part's cells.
 func (p *part) run(b block, opt Options, col int, cats []int, adjacent bool, keep, ncols int, names []string) error {
-	pos, line, err := p.runFast(b, opt, col, ncols, keep, names)
-	if err != nil || pos == len(b.data) {
+	if done, err := p.runFast(b, opt, col, ncols, keep, names); done {
 		return err
 	}
-	tr := table.NewBodyReaderBytes(b.data[pos:], opt.Limits, line, ncols)
+	tr := table.NewBodyReaderBytes(b.data, opt.Limits, b.line, ncols)
 	var key []byte
 	for {
 		f, err := tr.Read()
