@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -234,5 +235,140 @@ func TestCellTable(t *testing.T) {
 	})
 	if n != len(ref) {
 		t.Errorf("each visited %d, want %d", n, len(ref))
+	}
+}
+
+// csvField quotes f when it must be (or, unless plain, at random), as a
+// CSV writer would.
+func csvField(r *rand.Rand, f string, plain bool) string {
+	if strings.ContainsAny(f, ",\"\r\n") || !plain && r.IntN(10) == 0 {
+		return `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
+	}
+	return f
+}
+
+// TestAgainstEncodingCSV groups random magnitude tables (quoted fields with
+// commas, quotes and newlines, empty fields, CRLF, blank lines, a BOM, a
+// missing last newline) with CheckFile and, as an independent oracle, with
+// encoding/csv and a map: rows, cells, counts and totals must agree
+// exactly; tables with one bad line (ragged, bare or unclosed quote, text
+// after a closing quote) must fail in both, ragged ones naming the same
+// line.
+func TestAgainstEncodingCSV(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	var valid, fast int
+	for i := range 400 {
+		// Half the tables have no quotes (the fast path), half have some.
+		plain := i%2 == 0
+		words := []string{"North", "North East", "é", "", "x", "Île-de-France", "South, West", `say "hi"`, "a long category value, with commas"}
+		values := []string{"12", "12.5", "-3", "", "NA", "0", "99999.99", " 4 ", "1e2", "x", "7\n"}
+		if plain {
+			words, values = words[:6], values[:10]
+		}
+		pos := r.IntN(3) // value column: first, middle or last
+		var b strings.Builder
+		if r.IntN(4) == 0 {
+			b.WriteString("\ufeff")
+		}
+		header := []string{"region", "band"}
+		row := func(cats []string, v string) []string {
+			return append(append(append([]string(nil), cats[:pos]...), v), cats[pos:]...)
+		}
+		writeRow := func(fields []string) {
+			for j, f := range fields {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(csvField(r, f, plain))
+			}
+			switch r.IntN(12) {
+			case 0:
+				b.WriteString("\r\n")
+			case 1:
+				b.WriteString("\n\n")
+			default:
+				b.WriteByte('\n')
+			}
+		}
+		writeRow(row(header, "value"))
+		bad, badKind := r.IntN(4) == 0, r.IntN(4)
+		n := 1 + r.IntN(300)
+		badAt := r.IntN(n)
+		for j := range n {
+			cats := []string{words[r.IntN(len(words))], words[r.IntN(3)]}
+			v := values[r.IntN(len(values))]
+			if r.IntN(2) == 0 {
+				v = fmt.Sprintf("%d.%d", r.IntN(10000), r.IntN(10))
+			}
+			if bad && j == badAt {
+				switch badKind {
+				case 0: // ragged
+					writeRow(append(row(cats, v), "extra"))
+				case 1:
+					b.WriteString("bare\"quote,x,1\n")
+				case 2:
+					b.WriteString("\"closed\"x,y,1\n")
+				default:
+					b.WriteString("\"never closed,y,1\n")
+				}
+				continue
+			}
+			writeRow(row(cats, v))
+		}
+		in := b.String()
+		if r.IntN(3) == 0 {
+			in = strings.TrimRight(in, "\r\n")
+		}
+
+		// The oracle.
+		cr := csv.NewReader(strings.NewReader(strings.TrimPrefix(in, "\ufeff")))
+		recs, csvErr := cr.ReadAll()
+		got, err := CheckFile(context.Background(), "t.csv", strings.NewReader(in), Options{MaxListedCells: 1 << 20})
+		if csvErr != nil || err != nil {
+			if csvErr == nil || err == nil {
+				t.Fatalf("table %d: encoding/csv err %v, CheckFile err %v\n%q", i, csvErr, err, in)
+			}
+			var pe *csv.ParseError
+			if errors.As(csvErr, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) && !strings.Contains(err.Error(), fmt.Sprintf("line %d:", pe.StartLine)) {
+				t.Fatalf("table %d: CheckFile err %v, encoding/csv says line %d", i, err, pe.StartLine)
+			}
+			continue
+		}
+		type agg struct {
+			n   int64
+			sum float64
+		}
+		want := map[string]*agg{}
+		var order []string
+		for _, rec := range recs[1:] {
+			v := parseValue([]byte(rec[pos]))
+			k := strings.Join(append(append([]string(nil), rec[:pos]...), rec[pos+1:]...), "\x00")
+			a := want[k]
+			if a == nil {
+				a = &agg{}
+				want[k] = a
+				order = append(order, k)
+			}
+			if !v.missing && !v.nonNumeric {
+				a.n++
+				a.sum += v.f
+			}
+		}
+		valid++
+		if !strings.Contains(in, `"`) {
+			fast++
+		}
+		if got.Rows != int64(len(recs)-1) || got.CellsTotal != len(want) || len(got.Cells) != len(want) {
+			t.Fatalf("table %d: rows %d cells %d/%d, encoding/csv: rows %d cells %d\n%q", i, got.Rows, got.CellsTotal, len(got.Cells), len(recs)-1, len(want), in)
+		}
+		for _, c := range got.Cells {
+			a := want[strings.Join(c.Key, "\x00")]
+			if a == nil || a.n != c.N || a.sum != *c.Total {
+				t.Fatalf("table %d: cell %q: n %d total %v, encoding/csv: %+v\n%q", i, c.Key, c.N, *c.Total, a, in)
+			}
+		}
+	}
+	if valid < 200 || fast < 100 {
+		t.Errorf("only %d valid tables, %d without quotes: the generator misses cases", valid, fast)
 	}
 }
