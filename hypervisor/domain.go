@@ -98,6 +98,11 @@ func (d *Driver) Ensure(ctx context.Context, s Spec) error {
 			}
 		}
 		defer dom.Free()
+		if len(s.Shares) > 0 && d.local() {
+			if active, _ := dom.IsActive(); !active {
+				reapVirtiofsd(d.log, s.Name)
+			}
+		}
 		err = start(ctx, dom, s.Name)
 		if err == nil {
 			return nil
@@ -362,6 +367,9 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				d.log.Warn("removing file of deleted domain", "domain", name, "file", f, "err", err)
 			}
+		}
+		if d.local() {
+			reapVirtiofsd(d.log, name)
 		}
 		d.log.Info("deleted domain", "domain", name)
 		return nil
