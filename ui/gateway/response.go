@@ -180,10 +180,12 @@ Each file is checked automatically and then by independent output checkers;
 released files are downloaded by you from the sded web UI.
 
   create a request:   curl -d title='Table 1' -d context='what these outputs are and how they were made' BASE/requests
+     (busybox wget):  wget -qO- --post-data='title=Table 1&context=what and how' BASE/requests
   upload a file:      curl -T table1.csv BASE/requests/ID/files/table1.csv
      (busybox wget):  wget -qO- --post-file=table1.csv BASE/requests/ID/files/table1.csv
   upload several:     curl -F file=@table1.csv -F file=@figure1.png BASE/requests/ID/files
   submit:             curl -d disclosure_controls='counts rounded to 5, cells under 10 suppressed' BASE/requests/ID/submit
+     (busybox wget):  wget -qO- --post-data='disclosure_controls=counts rounded to 5' BASE/requests/ID/submit
   status:             curl BASE/requests/ID
   list:               curl BASE/requests
   withdraw / cancel:  curl -X POST BASE/requests/ID/withdraw   (or /cancel for a draft)
