@@ -71,18 +71,6 @@ func (s *server) userSetDisabled(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
-func (s *server) imagesPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	images, err := s.svc.ListImages(r.Context(), p.actor())
-	if err != nil {
-		return err
-	}
-	var rows []view.ImageRow
-	for _, im := range images {
-		rows = append(rows, view.ImageRow{ID: im.ID, Name: im.Name, Format: string(im.Format), Size: humanSize(im.Size), SHA256: im.SHA256, Created: stamp(im.CreatedAt)})
-	}
-	return render(w, r, http.StatusOK, view.ImagesPage(s.layout(r, p, "Images"), rows))
-}
-
 func (s *server) nodesPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	nodes, err := s.svc.ListNodes(r.Context(), p.actor())
 	if err != nil {

@@ -49,6 +49,7 @@ const (
 	actUserCreate    = model.ActUserCreate
 	actUserDisable   = model.ActUserDisable
 	actImageList     = model.ActImageRead
+	actImageManage   = model.ActImageManage
 	actNodeList      = model.ActNodeManage
 	actAuditRead     = model.ActAuditRead
 	actAirlockList   = model.ActAirlockRead
@@ -74,7 +75,7 @@ const (
 var platformAction = map[model.Action]bool{
 	model.ActUserList: true, model.ActUserCreate: true, model.ActUserDisable: true,
 	model.ActNodeManage: true, model.ActAuditRead: true, model.ActProjectCreate: true,
-	model.ActProjectLifecycle: true, model.ActSettingWrite: true,
+	model.ActProjectLifecycle: true, model.ActSettingWrite: true, model.ActImageManage: true,
 }
 
 // routes is the route table: every route names its access and action.
@@ -128,6 +129,8 @@ func (s *server) routes() []route {
 		{"POST", "/admin/users/{id}/disable", signedIn, actUserDisable, false, s.userDisable},
 		{"POST", "/admin/users/{id}/enable", signedIn, actUserDisable, false, s.userEnable},
 		{"GET", "/admin/images", signedIn, actImageList, false, s.imagesPage},
+		{"POST", "/admin/images", signedIn, actImageManage, false, s.imageCreate},
+		{"POST", "/admin/images/{id}/delete", signedIn, actImageManage, false, s.imageDelete},
 		{"GET", "/admin/nodes", signedIn, actNodeList, false, s.nodesPage},
 		{"GET", "/admin/audit", signedIn, actAuditRead, false, s.auditPage},
 		{"GET", "/admin/settings", signedIn, actSettingWrite, false, s.settingsPage},
@@ -153,6 +156,9 @@ func (s *server) routes() []route {
 		{"POST", "/api/v1/users/{id}/disable", signedIn, actUserDisable, true, s.apiUserDisable},
 		{"POST", "/api/v1/users/{id}/enable", signedIn, actUserDisable, true, s.apiUserEnable},
 		{"GET", "/api/v1/images", signedIn, actImageList, true, s.apiImages},
+		{"POST", "/api/v1/images", signedIn, actImageManage, true, s.apiImageCreate},
+		{"DELETE", "/api/v1/images/{id}", signedIn, actImageManage, true, s.apiImageDelete},
+		{"GET", "/api/v1/images/import", signedIn, actImageManage, true, s.apiImportFiles},
 		{"GET", "/api/v1/nodes", signedIn, actNodeList, true, s.apiNodes},
 		{"GET", "/api/v1/audit", signedIn, actAuditRead, true, s.apiAudit},
 		{"GET", "/api/v1/settings/{key}", signedIn, actSettingRead, true, s.apiSetting},

@@ -32,6 +32,10 @@ type Config struct {
 	// AirlockDirectory reads airlock requests (*cluster.Service); nil means
 	// the Service passed to New, when it implements AirlockDirectory.
 	AirlockDirectory AirlockDirectory
+	// Images, if set, registers and deletes base images from the node's
+	// import directory (the images page's form, POST /api/v1/images);
+	// without it those routes answer 503 and the page only lists images.
+	Images Images
 	// AirlockMaxUpload bounds the body of one airlock upload (a browser's
 	// multipart form or an API PUT); zero means 1 GiB.
 	AirlockMaxUpload int64

@@ -82,6 +82,7 @@ type NetworkConfig struct {
 type StorageConfig struct {
 	Dir            string
 	SharedDir      string
+	ImageImportDir string
 	KEKFile        string
 	LUKSIterTimeMS int
 }
@@ -218,6 +219,7 @@ var keys = map[string]map[string]setter{
 	"storage": {
 		"dir":               absPath(func(c *Config) *string { return &c.Storage.Dir }, true),
 		"shared_dir":        absPath(func(c *Config) *string { return &c.Storage.SharedDir }, true),
+		"image_import_dir":  absPath(func(c *Config) *string { return &c.Storage.ImageImportDir }, true),
 		"kek_file":          absPath(func(c *Config) *string { return &c.Storage.KEKFile }, true),
 		"luks_iter_time_ms": integer(func(c *Config) *int { return &c.Storage.LUKSIterTimeMS }, 1, 10000),
 	},
@@ -336,6 +338,9 @@ func finishConfig(c *Config, name string) error {
 	}
 	if c.Storage.SharedDir == "" {
 		c.Storage.SharedDir = filepath.Join(c.Node.DataDir, "shared")
+	}
+	if c.Storage.ImageImportDir == "" {
+		c.Storage.ImageImportDir = filepath.Join(c.Node.DataDir, "import")
 	}
 	if c.Storage.KEKFile == "" {
 		c.Storage.KEKFile = filepath.Join(c.Node.DataDir, "keys", "kek")

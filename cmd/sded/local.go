@@ -10,12 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sded/sded/cluster/model"
-	"github.com/sded/sded/storage"
 )
 
 // The local API serves the command line (`sded user add`, ...) on a unix
@@ -271,10 +269,7 @@ func (d *daemon) localMux() *http.ServeMux {
 		if err != nil {
 			return nil, err
 		}
-		if err := d.svc.DeleteImage(ctx, a, img.ID); err != nil {
-			return nil, err
-		}
-		return struct{}{}, d.vols.RemoveImage(ctx, img.Name, string(img.Format))
+		return struct{}{}, d.deleteImage(ctx, a, img.ID)
 	}))
 	mux.Handle("POST /v1/workstation/add", localHandler(d, func(ctx context.Context, a model.Actor, r workstationReq) (any, error) {
 		p, err := d.store.ProjectBySlug(r.Project)
@@ -413,80 +408,6 @@ func (d *daemon) imageByName(name string) (model.Image, error) {
 		}
 	}
 	return model.Image{}, model.Errorf(model.CodeNotFound, "no image named %q", name)
-}
-
-// addImage copies and validates an image (and its kernel and initrd for
-// direct boot) under the volume root, then registers it in the replicated
-// state. On any failure the copies are removed again.
-func (d *daemon) addImage(ctx context.Context, a model.Actor, r imageAddReq) (any, error) {
-	if err := needAdmin(a); err != nil {
-		return nil, err
-	}
-	if _, err := d.imageByName(r.Name); err == nil {
-		return nil, model.Errorf(model.CodeAlreadyExists, "an image named %q exists", r.Name)
-	}
-	if !filepath.IsAbs(r.File) {
-		return nil, model.FieldError("file", "must be an absolute path")
-	}
-	img, err := d.vols.RegisterImage(ctx, storage.RegisterImageRequest{Name: r.Name, Source: r.File, Format: r.Format, ExpectedSHA256: strings.ToLower(r.SHA256)})
-	if err != nil {
-		return nil, model.Errorf(model.CodeInvalid, "image %s: %v", r.File, err)
-	}
-	undo := []string{img.Path}
-	cleanup := func() {
-		for _, p := range undo {
-			os.Remove(p)
-		}
-	}
-	m := model.Image{Name: r.Name, Format: model.ImageFormat(img.Format), SHA256: img.SHA256, Size: img.VirtualSize, Path: img.Path, Cmdline: r.Cmdline}
-	for _, f := range []struct {
-		src  string
-		dst  *string
-		kind string
-	}{{r.Kernel, &m.Kernel, "kernel"}, {r.Initrd, &m.Initrd, "initrd"}} {
-		if f.src == "" {
-			continue
-		}
-		dst := filepath.Join(filepath.Dir(img.Path), r.Name+"."+f.kind)
-		if err := copyFile(f.src, dst); err != nil {
-			cleanup()
-			return nil, model.Errorf(model.CodeInvalid, "%s %s: %v", f.kind, f.src, err)
-		}
-		undo = append(undo, dst)
-		*f.dst = dst
-	}
-	out, err := d.svc.RegisterImage(ctx, a, m)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	return out, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file")
-	}
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, dst)
 }
 
 // localClient talks to a running daemon's local API.

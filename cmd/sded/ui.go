@@ -52,13 +52,20 @@ func (d *daemon) serveUI(ctx context.Context) (func(), error) {
 			d.log.Warn("created a self-signed certificate for the UI; install a real one (docs/ui.md)", slog.String("cert", certFile))
 		}
 	}
+	// The web UI registers images only from this directory (by file name);
+	// without it the images page says so and the rest of the UI works.
+	if err := os.MkdirAll(d.cfg.Storage.ImageImportDir, 0o700); err != nil {
+		d.log.Warn("cannot create the image import directory: the web UI cannot register images",
+			slog.String("image_import_dir", d.cfg.Storage.ImageImportDir), slog.Any("err", err))
+	}
 	tlsCfg, err := ui.TLSConfig(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("loading the UI certificate (ui.tls_cert, ui.tls_key): %w", err)
 	}
 	h := ui.New(ui.Config{DesktopIdleTimeout: d.cfg.UI.DesktopIdleTimeout, Version: version, Health: d.nodeHealth,
 		// One upload request may carry a file of the largest size and its form.
-		Airlock: d.airlock, AirlockMaxUpload: d.cfg.Airlock.MaxFileSize + 1<<20},
+		Airlock: d.airlock, AirlockMaxUpload: d.cfg.Airlock.MaxFileSize + 1<<20,
+		Images: uiImages{d: d, dir: importDir(d.cfg.Storage.ImageImportDir)}},
 		d.svc, consoleDialer{d.hv}, d.log.With(slog.String("component", "ui")))
 	ln, err := net.Listen("tcp", d.cfg.UI.Listen)
 	if err != nil {

@@ -102,7 +102,43 @@ type Users struct {
 }
 
 // ImageRow is a base image.
-type ImageRow struct{ ID, Name, Format, Size, SHA256, Created string }
+type ImageRow struct {
+	ID, Name, Format, Size, SHA256, Created string
+	DirectBoot                              bool // boots a kernel of its own
+}
+
+// Images is the image list and, for admins on a server that can register
+// images, the register form and delete buttons.
+type Images struct {
+	Rows        []ImageRow
+	Manage      bool   // show the form and delete buttons
+	Form        Form   // the register form
+	DeleteError string // why the last delete was refused
+	ImportDir   string // the node's import directory
+	ImportError string // the import directory could not be listed
+	Files       []Option
+}
+
+// FileOptions are the import directory's files for a select, with a
+// first "none" choice when optional, and the entered value kept even when
+// the file is gone (its error says so).
+func (v Images) FileOptions(field string, optional bool) []Option {
+	var out []Option
+	if optional {
+		out = append(out, Option{Value: "", Label: "— none —"})
+	} else {
+		out = append(out, Option{Value: "", Label: "— choose a file —"})
+	}
+	found := v.Form.V(field) == ""
+	for _, o := range v.Files {
+		found = found || o.Value == v.Form.V(field)
+		out = append(out, o)
+	}
+	if !found {
+		out = append(out, Option{Value: v.Form.V(field), Label: v.Form.V(field) + " (not in the import directory)"})
+	}
+	return out
+}
 
 // NodeRow is a cluster node.
 type NodeRow struct {

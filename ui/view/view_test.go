@@ -35,8 +35,15 @@ var pages = map[string]templ.Component{
 	"desktop_no_novnc": DesktopPage(layout, Desktop{WorkstationID: "w1", Name: "ws"}),
 	"users":            UsersPage(Layout{Title: "Users", User: "Ada", Admin: true}, Users{Rows: []UserRow{{ID: "u1", Username: "alice", Name: "Alice"}}}),
 	"audit_empty":      AuditPage(Layout{Title: "Audit", User: "Ada", Admin: true}, Audit{Filter: Form{Values: map[string]string{"outcome": "denied"}}}),
-	"settings":         SettingsPage(Layout{Title: "Settings", User: "Ada", Admin: true}, Settings{BreakGlass: true, ChangedBy: "user:u1", ChangedAt: "2026-11-22"}),
-	"error":            ErrorPage(Layout{Title: "Error"}, ErrorView{Status: 404, Message: "page not found"}),
+	"images_manage": ImagesPage(Layout{Title: "Images", User: "Ada", Admin: true}, Images{Manage: true, ImportDir: "/var/lib/sded/import",
+		Rows:        []ImageRow{{ID: "i1", Name: "debian-12", Format: "qcow2", Size: "2.0 GiB", SHA256: "ab", Created: "2026-11-22", DirectBoot: true}},
+		DeleteError: "image debian-12 is in use by workstation w1",
+		Files:       []Option{{"ubuntu.qcow2", "ubuntu.qcow2 (3.0 GiB)"}},
+		Form: Form{Values: map[string]string{"name": "ubuntu", "file": "gone.qcow2", "format": "auto"},
+			Errors: map[string]string{"file": "no file \"gone.qcow2\" in the import directory"}}}),
+	"images_readonly": ImagesPage(layout, Images{Rows: []ImageRow{{ID: "i1", Name: "debian-12", Format: "qcow2"}}}),
+	"settings":        SettingsPage(Layout{Title: "Settings", User: "Ada", Admin: true}, Settings{BreakGlass: true, ChangedBy: "user:u1", ChangedAt: "2026-11-22"}),
+	"error":           ErrorPage(Layout{Title: "Error"}, ErrorView{Status: 404, Message: "page not found"}),
 }
 
 var (
