@@ -4,5 +4,8 @@
 // (staged store, disclosure checks, pseudonymisation, data volumes built
 // with mkfs.ext4 and qemu-img and read back with debugfs); and the whole
 // daemon (`sded serve`) with real libvirt guests exporting through their
-// project's gateway, typed at their consoles over VNC (TestGuestExportE2E).
+// project's gateway, typed at their consoles over VNC (TestGuestExportE2E),
+// and an import made through the HTTPS API that a guest, restarted by sded,
+// reads from its read-only data disk, typed at over its serial console
+// (TestGuestImportE2E).
 package airlocktest
