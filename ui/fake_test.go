@@ -28,6 +28,7 @@ type fakeService struct {
 	ListMembersFn          func(ctx context.Context, actor model.Actor, projectID string) ([]model.Member, error)
 	AddMemberFn            func(ctx context.Context, actor model.Actor, m model.AddMember) error
 	RemoveMemberFn         func(ctx context.Context, actor model.Actor, projectID, userID string) error
+	SetProjectScheduleFn   func(ctx context.Context, actor model.Actor, projectID string, sch model.Schedule) (model.Project, error)
 	ListWorkstationsFn     func(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error)
 	GetWorkstationFn       func(ctx context.Context, actor model.Actor, id string) (model.Workstation, error)
 	CreateWorkstationFn    func(ctx context.Context, actor model.Actor, w model.CreateWorkstation) (model.Workstation, error)
@@ -46,7 +47,10 @@ type fakeService struct {
 	CloseDesktopFn         func(ctx context.Context, actor model.Actor, g DesktopGrant, d time.Duration, reason string) error
 }
 
-var _ Service = (*fakeService)(nil)
+var (
+	_ Service          = (*fakeService)(nil)
+	_ ProjectScheduler = (*fakeService)(nil)
+)
 
 func (f *fakeService) Login(ctx context.Context, username, password, remote string) (token string, u model.User, err error) {
 	if f.LoginFn == nil {
@@ -172,6 +176,13 @@ func (f *fakeService) RemoveMember(ctx context.Context, actor model.Actor, proje
 		return notSet("RemoveMember")
 	}
 	return f.RemoveMemberFn(ctx, actor, projectID, userID)
+}
+
+func (f *fakeService) SetProjectSchedule(ctx context.Context, actor model.Actor, projectID string, sch model.Schedule) (model.Project, error) {
+	if f.SetProjectScheduleFn == nil {
+		return model.Project{}, notSet("SetProjectSchedule")
+	}
+	return f.SetProjectScheduleFn(ctx, actor, projectID, sch)
 }
 
 func (f *fakeService) ListWorkstations(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error) {

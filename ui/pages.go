@@ -137,10 +137,16 @@ func formInt(f *view.Form, k string) int {
 }
 
 func (s *server) projectPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	return s.renderProject(w, r, p, r.PathValue("id"), view.Form{}, view.Form{}, http.StatusOK)
+	return s.renderProject(w, r, p, r.PathValue("id"), projectForms{}, http.StatusOK)
 }
 
-func (s *server) renderProject(w http.ResponseWriter, r *http.Request, p *principal, id string, memberForm, wsForm view.Form, status int) error {
+// projectForms are the forms of a project's page, redisplayed with what
+// was entered after an error.
+type projectForms struct {
+	Member, Workstation, Schedule view.Form
+}
+
+func (s *server) renderProject(w http.ResponseWriter, r *http.Request, p *principal, id string, forms projectForms, status int) error {
 	ctx, a := r.Context(), p.actor()
 	pr, err := s.svc.GetProject(ctx, a, id)
 	if err != nil {
@@ -167,7 +173,8 @@ func (s *server) renderProject(w http.ResponseWriter, r *http.Request, p *princi
 		ID: pr.ID, Name: pr.Name, Slug: pr.Slug, State: string(pr.State), StateReason: pr.StateReason,
 		Tier: strconv.Itoa(pr.Tier), Clipboard: clipboardText(pr.Tier), ApprovalRef: pr.ApprovalRef, DSARef: pr.DSARef,
 		Starts: day(pr.StartsAt), Expires: day(pr.ExpiresAt), Quota: pr.Quota.String(), Subnet: pr.Subnet,
-		Admin: p.user.Admin, MemberForm: memberForm, WorkstationForm: wsForm, Users: users,
+		Admin: p.user.Admin, MemberForm: forms.Member, WorkstationForm: forms.Workstation, Users: users,
+		Schedule: pr.Schedule.String(), ScheduleForm: forms.Schedule,
 	}
 	role := ""
 	for _, m := range members {
@@ -181,6 +188,10 @@ func (s *server) renderProject(w http.ResponseWriter, r *http.Request, p *princi
 		}
 	}
 	d.CanManage = p.user.Admin || role == string(model.RoleOwner)
+	d.CanSchedule = d.CanManage && s.scheduler != nil && pr.State != model.ProjectArchived
+	if d.ScheduleForm.Values == nil {
+		d.ScheduleForm = scheduleForm(pr.Schedule)
+	}
 	for _, mr := range model.MemberRoles {
 		d.Roles = append(d.Roles, view.Option{Value: string(mr), Label: strings.ReplaceAll(string(mr), "_", " ")})
 	}
@@ -242,7 +253,7 @@ func (s *server) memberAdd(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	addError(&f, err, "user_id", "role")
-	return s.renderProject(w, r, p, id, f, view.Form{}, statusOf(err))
+	return s.renderProject(w, r, p, id, projectForms{Member: f}, statusOf(err))
 }
 
 func (s *server) memberRemove(w http.ResponseWriter, r *http.Request, p *principal) error {

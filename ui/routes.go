@@ -37,6 +37,7 @@ const (
 	actProjectSusp   = model.ActProjectLifecycle
 	actProjectResume = model.ActProjectLifecycle
 	actMemberAdd     = model.ActMemberManage
+	actProjectSched  = model.ActProjectSchedule
 	actMemberRemove  = model.ActMemberManage
 	actWSList        = model.ActWorkstationRead
 	actWSRead        = model.ActWorkstationRead
@@ -96,6 +97,7 @@ func (s *server) routes() []route {
 		{"GET", "/projects/{id}", signedIn, actProjectRead, false, s.projectPage},
 		{"POST", "/projects/{id}/suspend", signedIn, actProjectSusp, false, s.projectSuspend},
 		{"POST", "/projects/{id}/resume", signedIn, actProjectResume, false, s.projectResume},
+		{"POST", "/projects/{id}/schedule", signedIn, actProjectSched, false, s.projectSchedule},
 		{"POST", "/projects/{id}/members", signedIn, actMemberAdd, false, s.memberAdd},
 		{"POST", "/projects/{id}/members/{user}/remove", signedIn, actMemberRemove, false, s.memberRemove},
 		{"POST", "/projects/{id}/workstations", signedIn, actWSCreate, false, s.workstationCreate},
@@ -142,6 +144,7 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/projects/{id}", signedIn, actProjectRead, true, s.apiProject},
 		{"POST", "/api/v1/projects/{id}/suspend", signedIn, actProjectSusp, true, s.apiProjectSuspend},
 		{"POST", "/api/v1/projects/{id}/resume", signedIn, actProjectResume, true, s.apiProjectResume},
+		{"PUT", "/api/v1/projects/{id}/schedule", signedIn, actProjectSched, true, s.apiProjectSchedule},
 		{"GET", "/api/v1/projects/{id}/members", signedIn, actProjectRead, true, s.apiMembers},
 		{"POST", "/api/v1/projects/{id}/members", signedIn, actMemberAdd, true, s.apiMemberAdd},
 		{"DELETE", "/api/v1/projects/{id}/members/{user}", signedIn, actMemberRemove, true, s.apiMemberRemove},

@@ -69,6 +69,9 @@ type server struct {
 	novnc   bool // the noVNC client is embedded
 	// airlockDir reads airlock requests (Config.AirlockDirectory or svc).
 	airlockDir AirlockDirectory
+	// scheduler sets project schedules (svc, when it can); nil leaves
+	// schedules read-only.
+	scheduler ProjectScheduler
 }
 
 // New returns the UI's HTTP handler: pages, the JSON API under /api/v1, the
@@ -76,6 +79,7 @@ type server struct {
 func New(cfg Config, svc Service, desktop DesktopDialer, logger *slog.Logger) http.Handler {
 	s := &server{cfg: cfg.withDefaults(), svc: svc, desktop: desktop, log: logger, novnc: novncPresent()}
 	s.airlockDir = resolveAirlockDirectory(cfg, svc)
+	s.scheduler, _ = svc.(ProjectScheduler)
 	if s.cfg.Airlock != nil && s.airlockDir == nil {
 		logger.Warn("the airlock engine is configured but nothing reads airlock requests: set ui.Config.AirlockDirectory")
 	}

@@ -31,7 +31,7 @@ func (s *server) workstationCreate(w http.ResponseWriter, r *http.Request, p *pr
 		}
 		addError(&f, err, workstationFields...)
 	}
-	return s.renderProject(w, r, p, pid, view.Form{}, f, http.StatusBadRequest)
+	return s.renderProject(w, r, p, pid, projectForms{Workstation: f}, http.StatusBadRequest)
 }
 
 func (s *server) workstationPage(w http.ResponseWriter, r *http.Request, p *principal) error {

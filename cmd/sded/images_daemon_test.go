@@ -145,9 +145,18 @@ func (d *testDaemon) login(user, password string) {
 	jar, _ := cookiejar.New(nil)
 	d.web = &http.Client{Jar: jar, Timeout: 2 * time.Minute,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	signIn(t, d.web, d.base, user, password)
+}
+
+// signIn signs user in over HTTPS with hc (which must have a cookie jar):
+// password, then TOTP enrolment with the code computed from the key the
+// page shows. The full session stays in the jar.
+func signIn(t *testing.T, hc *http.Client, base, user, password string) {
+	t.Helper()
 	var resp *http.Response
+	var err error
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		resp, err = d.web.PostForm(d.base+"/login", url.Values{"username": {user}, "password": {password}})
+		resp, err = hc.PostForm(base+"/login", url.Values{"username": {user}, "password": {password}})
 		if err == nil || time.Now().After(end) {
 			break
 		}
@@ -164,7 +173,7 @@ func (d *testDaemon) login(user, password string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err = d.web.PostForm(d.base+"/login/enrol", url.Values{"code": {code}})
+	resp, err = hc.PostForm(base+"/login/enrol", url.Values{"code": {code}})
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("enrolling TOTP: %v %v", err, resp)
 	}

@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	_ ui.Service       = (*cluster.Service)(nil)
-	_ ui.DesktopDialer = consoleDialer{}
+	_ ui.Service          = (*cluster.Service)(nil)
+	_ ui.ProjectScheduler = (*cluster.Service)(nil)
+	_ ui.DesktopDialer    = consoleDialer{}
 )
 
 // consoleDialer opens a workstation's VNC console for the desktop proxy.

@@ -76,6 +76,9 @@ type ProjectDetail struct {
 	CanManage, Admin, CanCreateWorkstation              bool
 	MemberForm, WorkstationForm                         Form
 	Roles, Users, Images, Flavours                      []Option
+	Schedule                                            string // the power schedule, described
+	CanSchedule                                         bool   // show the schedule form
+	ScheduleForm                                        Form
 }
 
 // MemberRow is a project member.
