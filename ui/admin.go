@@ -135,8 +135,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, p *principal)
 	for _, e := range events {
 		a.Rows = append(a.Rows, auditRow(e))
 	}
-	for _, act := range []string{"login.success", "login.failure", "login.lockout", "session.delete", "desktop.open", "desktop.close",
-		"project.create", "workstation.create", "member.add", "user.create"} {
+	for _, act := range auditActions() {
 		a.Actions = append(a.Actions, view.Option{Value: act, Label: act})
 	}
 	return render(w, r, statusForForm(f), view.AuditPage(s.layout(r, p, "Audit log"), a))
