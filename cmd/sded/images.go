@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/sded/sded/cluster/model"
@@ -20,6 +21,12 @@ import (
 // the host, any absolute path) and the web UI or API (an admin, only plain
 // file names inside storage.image_import_dir). Both open their files first
 // and then share registerImage, which reads only the open files.
+
+// imageFilesMu serialises registering and deleting images on this node:
+// they check, create and remove files by the image's name, and two
+// requests for one name (a double-clicked form) must not remove each
+// other's files.
+var imageFilesMu sync.Mutex
 
 // imageFiles are the open files an image is registered from, with the
 // names messages use for them. Kernel and Initrd are nil without direct
@@ -54,6 +61,8 @@ func (d *daemon) registerImage(ctx context.Context, a model.Actor, spec imageSpe
 	if err := d.svc.Authorize(ctx, a, model.ActImageManage, model.Object{Kind: model.KindImage}); err != nil {
 		return model.Image{}, err
 	}
+	imageFilesMu.Lock()
+	defer imageFilesMu.Unlock()
 	if !ui.ValidImageName(spec.Name) {
 		return model.Image{}, model.FieldError("name", "must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-', starting with a letter or digit")
 	}
@@ -114,6 +123,8 @@ func bootFilePath(imagePath, name, kind string) string {
 // deleteImage unregisters an image no workstation uses (the FSM refuses
 // one in use) and removes this node's copies of its files.
 func (d *daemon) deleteImage(ctx context.Context, a model.Actor, id string) error {
+	imageFilesMu.Lock()
+	defer imageFilesMu.Unlock()
 	img, err := d.svc.Image(ctx, id)
 	if err != nil {
 		return err

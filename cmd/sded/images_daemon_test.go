@@ -316,6 +316,22 @@ func TestImagesThroughDaemon(t *testing.T) {
 		t.Errorf("name taken: %d %v, want 409 on name", st, e)
 	}
 
+	// Two requests for one name at once (a double-clicked form): one wins,
+	// the other is refused, and the winner keeps its file.
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			st, _ := d.api("POST", "/api/v1/images", map[string]string{"name": "twice", "file": "disk.qcow2"}, nil)
+			codes <- st
+		}()
+	}
+	if a, b := <-codes, <-codes; a+b != 201+409 {
+		t.Errorf("concurrent registrations of one name: %d and %d, want 201 and 409", a, b)
+	}
+	if _, err := os.Stat(filepath.Join(imagesDir, "twice.qcow2")); err != nil {
+		t.Errorf("the registered image's file: %v", err)
+	}
+
 	// Registered through the form (same session, same-origin POST).
 	resp, err := d.web.PostForm(d.base+"/admin/images", url.Values{"name": {"form-img"}, "file": {"disk.qcow2"}, "format": {"qcow2"}})
 	if err != nil {
@@ -335,8 +351,8 @@ func TestImagesThroughDaemon(t *testing.T) {
 
 	var ims []model.Image
 	d.api("GET", "/api/v1/images", nil, &ims)
-	if len(ims) != 2 {
-		t.Fatalf("images: %+v, want web-img and form-img", ims)
+	if len(ims) != 3 {
+		t.Fatalf("images: %+v, want web-img, twice and form-img", ims)
 	}
 	for _, im := range ims {
 		if st, e := d.api("DELETE", "/api/v1/images/"+im.ID, nil, nil); st != 204 {
@@ -357,12 +373,12 @@ func TestImagesThroughDaemon(t *testing.T) {
 	// Audited, under the admin.
 	var evs []model.AuditEvent
 	d.api("GET", "/api/v1/audit?action=image.register&outcome=success", nil, &evs)
-	if len(evs) != 2 {
-		t.Errorf("image.register events: %d, want 2", len(evs))
+	if len(evs) != 3 {
+		t.Errorf("image.register events: %d, want 3", len(evs))
 	}
 	d.api("GET", "/api/v1/audit?action=image.delete&outcome=success", nil, &evs)
-	if len(evs) != 2 {
-		t.Errorf("image.delete events: %d, want 2", len(evs))
+	if len(evs) != 3 {
+		t.Errorf("image.delete events: %d, want 3", len(evs))
 	}
 
 	// `sded image add` still takes any absolute path (root on the node).
