@@ -76,9 +76,10 @@ const maxCmdline = 1024
 
 // CheckImportName refuses anything but a plain file name: empty, too long,
 // not UTF-8, with a '/' or '\', "." and "..", a leading '.' (hidden files,
-// editors' and transfers' temporary files) or a control character. It says
-// nothing about the file itself: the caller opens it inside the import
-// directory without following links.
+// editors' and transfers' temporary files), a control character or an
+// invisible formatting one (a right-to-left override disguises a name).
+// It says nothing about the file itself: the caller opens it inside the
+// import directory without following links.
 func CheckImportName(field, name string) error {
 	switch {
 	case name == "":
@@ -93,6 +94,8 @@ func CheckImportName(field, name string) error {
 		return model.FieldError(field, "hidden files (names starting with '.') are not offered")
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return model.FieldError(field, "file name has a control character")
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) >= 0:
+		return model.FieldError(field, "file name has an invisible formatting character (such as a right-to-left override)")
 	}
 	return nil
 }

@@ -368,7 +368,7 @@ func TestCheckImportName(t *testing.T) {
 		{"debian-12.qcow2", true}, {"disk image (v2).raw", true}, {"ünïcode.img", true}, {"-leading-dash.img", true},
 		{"", false}, {".", false}, {"..", false}, {".hidden", false}, {"../x", false}, {"a/b", false}, {"/etc/shadow", false},
 		{`a\b`, false}, {"tab\tname", false}, {"nl\nname", false}, {"nul\x00name", false}, {"del\x7fname", false},
-		{"bad\xffutf8", false}, {strings.Repeat("a", 256), false}, {strings.Repeat("a", 255), true},
+		{"bad\xffutf8", false}, {"disk\u202egmi.qcow2", false}, {"zero\u200bwidth", false}, {strings.Repeat("a", 256), false}, {strings.Repeat("a", 255), true},
 	} {
 		err := CheckImportName("file", tt.name)
 		if (err == nil) != tt.ok {
