@@ -25,7 +25,7 @@ import (
 // realService bootstraps a one-node cluster (raft, bbolt, FSM) in a
 // temporary directory: the real Service, without a reconciler, so nothing
 // on the host changes.
-func realService(t *testing.T) (*cluster.Service, model.Actor) {
+func realService(t *testing.T) (*cluster.Service, model.Actor, *state.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -47,7 +47,7 @@ func realService(t *testing.T) (*cluster.Service, model.Actor) {
 	svc := cluster.NewService(n, st, cluster.ServiceConfig{NodeID: n.ID(), Logger: logger,
 		Argon2:   auth.Argon2Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		Flavours: map[string]cluster.Flavour{"small": {VCPU: 1, MemoryMiB: 512, DiskGiB: 1}}})
-	return svc, model.Actor{NodeID: n.ID()}
+	return svc, model.Actor{NodeID: n.ID()}, st
 }
 
 // TestScheduleThroughRealService sets a project's schedule with the form
@@ -55,7 +55,7 @@ func realService(t *testing.T) (*cluster.Service, model.Actor) {
 // researcher may not, an unknown zone is refused by the zone database,
 // and each change is in the audit log.
 func TestScheduleThroughRealService(t *testing.T) {
-	svc, sys := realService(t)
+	svc, sys, _ := realService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	adm, err := svc.CreateUser(ctx, sys, model.CreateUser{Username: "admin", DisplayName: "Ada Admin", Admin: true}, "admin password long")
