@@ -171,3 +171,23 @@ func (s *Service) ListMembers(ctx context.Context, actor model.Actor, projectID 
 	}
 	return s.st.Members(projectID)
 }
+
+// MemberNames returns "Display Name (username)" of every member of a
+// project, by user ID, to whoever may list its members (its members and
+// admins): a member sees who else works on the study, nothing about other
+// users.
+func (s *Service) MemberNames(ctx context.Context, actor model.Actor, projectID string) (map[string]string, error) {
+	ms, err := s.ListMembers(ctx, actor, projectID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		u, err := s.st.User(m.UserID)
+		if err != nil {
+			continue // removed meanwhile: shown by ID
+		}
+		out[m.UserID] = u.DisplayName + " (" + u.Username + ")"
+	}
+	return out, nil
+}

@@ -29,6 +29,7 @@ type fakeService struct {
 	AddMemberFn            func(ctx context.Context, actor model.Actor, m model.AddMember) error
 	RemoveMemberFn         func(ctx context.Context, actor model.Actor, projectID, userID string) error
 	SetProjectScheduleFn   func(ctx context.Context, actor model.Actor, projectID string, sch model.Schedule) (model.Project, error)
+	MemberNamesFn          func(ctx context.Context, actor model.Actor, projectID string) (map[string]string, error)
 	ListWorkstationsFn     func(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error)
 	GetWorkstationFn       func(ctx context.Context, actor model.Actor, id string) (model.Workstation, error)
 	CreateWorkstationFn    func(ctx context.Context, actor model.Actor, w model.CreateWorkstation) (model.Workstation, error)
@@ -183,6 +184,13 @@ func (f *fakeService) SetProjectSchedule(ctx context.Context, actor model.Actor,
 		return model.Project{}, notSet("SetProjectSchedule")
 	}
 	return f.SetProjectScheduleFn(ctx, actor, projectID, sch)
+}
+
+func (f *fakeService) MemberNames(ctx context.Context, actor model.Actor, projectID string) (map[string]string, error) {
+	if f.MemberNamesFn == nil {
+		return nil, notSet("MemberNames")
+	}
+	return f.MemberNamesFn(ctx, actor, projectID)
 }
 
 func (f *fakeService) ListWorkstations(ctx context.Context, actor model.Actor, projectID string) ([]model.Workstation, error) {

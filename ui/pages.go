@@ -168,6 +168,11 @@ func (s *server) renderProject(w http.ResponseWriter, r *http.Request, p *princi
 			}
 		}
 	}
+	if !p.user.Admin && s.namer != nil {
+		if ns, err := s.namer.MemberNames(ctx, a, id); err == nil {
+			names = ns
+		}
+	}
 	names[p.user.ID] = p.user.DisplayName
 	d := view.ProjectDetail{
 		ID: pr.ID, Name: pr.Name, Slug: pr.Slug, State: string(pr.State), StateReason: pr.StateReason,

@@ -17,6 +17,13 @@ type ProjectScheduler interface {
 	SetProjectSchedule(ctx context.Context, actor model.Actor, projectID string, sch model.Schedule) (model.Project, error)
 }
 
+// MemberNamer names a project's members for whoever may list them
+// (*cluster.Service implements it), so members who are not admins see who
+// else is on the project. Without it they see user IDs.
+type MemberNamer interface {
+	MemberNames(ctx context.Context, actor model.Actor, projectID string) (map[string]string, error)
+}
+
 // The schedule form's fields: the names the model's errors use.
 const (
 	fieldNightly = "schedule.nightly_shutdown"

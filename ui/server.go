@@ -72,6 +72,8 @@ type server struct {
 	// scheduler sets project schedules (svc, when it can); nil leaves
 	// schedules read-only.
 	scheduler ProjectScheduler
+	// namer names project members for non-admins (svc, when it can).
+	namer MemberNamer
 }
 
 // New returns the UI's HTTP handler: pages, the JSON API under /api/v1, the
@@ -80,6 +82,7 @@ func New(cfg Config, svc Service, desktop DesktopDialer, logger *slog.Logger) ht
 	s := &server{cfg: cfg.withDefaults(), svc: svc, desktop: desktop, log: logger, novnc: novncPresent()}
 	s.airlockDir = resolveAirlockDirectory(cfg, svc)
 	s.scheduler, _ = svc.(ProjectScheduler)
+	s.namer, _ = svc.(MemberNamer)
 	if s.cfg.Airlock != nil && s.airlockDir == nil {
 		logger.Warn("the airlock engine is configured but nothing reads airlock requests: set ui.Config.AirlockDirectory")
 	}
