@@ -39,11 +39,47 @@ func (m *Manager) observe(ctx context.Context, f family) (table, error) {
 // When one fails, the families already changed are put back. It returns the
 // rulesets that were in place before, for undo.
 func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family]ruleset) (prev map[family]ruleset, err error) {
+	ch := map[family]change{}
+	for _, f := range families {
+		ch[f] = change{
+			script: plan(*m.applied[f], prefix, want[f], f),
+			next:   func(t table) table { return t.withRuleset(f, prefix, want[f]) },
+		}
+	}
+	return m.applyChanges(ctx, prefix, ch)
+}
+
+// applyDelta replaces the rules of some networks, old (as the kernel holds
+// them), by cur, one atomic restore per family, like applyRules.
+func (m *Manager) applyDelta(ctx context.Context, prefix string, old, cur map[family]ruleset) error {
+	ch := map[family]change{}
+	for _, f := range families {
+		ch[f] = change{
+			script: deltaPlan(f, prefix, old[f], cur[f]),
+			next:   func(t table) table { return t.withDelta(f, prefix, old[f], cur[f]) },
+		}
+	}
+	_, err := m.applyChanges(ctx, prefix, ch)
+	return err
+}
+
+// change is one family's restore script ("" for none) and what the table
+// looks like after it succeeded.
+type change struct {
+	script string
+	next   func(table) table
+}
+
+// applyChanges runs the scripts concurrently, one transaction each, and
+// updates Manager's memory. When one fails, the families already changed
+// are put back (to sded's part of the tables before) and the error returned
+// with the rulesets that were in place before.
+func (m *Manager) applyChanges(ctx context.Context, prefix string, ch map[family]change) (prev map[family]ruleset, err error) {
 	before := map[family]*table{}
 	scripts := map[family]string{}
 	for _, f := range families {
 		before[f] = m.applied[f]
-		if s := plan(*m.applied[f], prefix, want[f], f); s != "" {
+		if s := ch[f].script; s != "" {
 			scripts[f] = s
 		}
 	}
@@ -82,7 +118,7 @@ func (m *Manager) applyRules(ctx context.Context, prefix string, want map[family
 			failed = append(failed, errs[f])
 			continue
 		}
-		next := m.applied[f].withRuleset(f, prefix, want[f])
+		next := ch[f].next(*m.applied[f])
 		m.applied[f] = &next
 	}
 	if len(failed) == 0 {

@@ -22,6 +22,7 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	if err := m.sameNS(); err != nil {
 		return nil, err
 	}
+	m.last = nil
 	ls, err := m.links.List(ctx)
 	if err != nil {
 		return nil, err
@@ -33,10 +34,18 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	if err != nil {
 		return nil, err
 	}
+	ruleDrifts := 0
 	for _, f := range families {
 		t := tables[f]
 		m.applied[f] = &t
-		drifts = append(drifts, ruleDrift(f, t, c.prefix(), want[f])...)
+		d := ruleDrift(f, t, c.prefix(), want[f])
+		ruleDrifts += len(d)
+		drifts = append(drifts, d...)
+	}
+	if ruleDrifts == 0 {
+		// sded's rules are exactly c's: the next Set may edit only what
+		// changes from c.
+		m.last = &c
 	}
 	return drifts, nil
 }

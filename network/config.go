@@ -138,14 +138,18 @@ func (h Host) port() string {
 }
 
 // normalized returns c with defaults filled in and networks sorted by bridge.
+// The result shares no memory with c (Manager keeps it to compare the next
+// config with, so a caller changing its config in place cannot alter it).
 func (c Config) normalized() Config {
 	out := Config{ChainPrefix: c.prefix()}
 	for _, n := range c.Networks {
 		n.Bridge = n.bridge()
 		n.Gateway = n.gateway()
+		n.Allow = slices.Clone(n.Allow)
 		hosts := make([]Host, len(n.Hosts))
 		for i, h := range n.Hosts {
 			h.Port = h.port()
+			h.MAC = slices.Clone(h.MAC)
 			hosts[i] = h
 		}
 		slices.SortFunc(hosts, func(a, b Host) int { return strings.Compare(a.Port, b.Port) })

@@ -17,7 +17,14 @@
 //
 // Set remembers what it applied (rules and links) and on the next call writes
 // only the difference, so adding one project touches only that project's
-// chains and the dispatch rules. It does not re-read the host each time:
+// chains and the dispatch rules. While it knows sded's rules are exactly
+// those of the config it last applied (or last checked without rule drift),
+// it does not even build the whole ruleset: it compares the networks with
+// that config and computes the rules of the changed ones only, old and new
+// (a cold start, a change of chain prefix, going to or from no networks, and
+// any Set after a failure or after Check found rule drift take the full
+// path, which diffs the whole desired ruleset against the remembered tables
+// and so repairs drift). It does not re-read the host each time:
 // Check does (iptables-save, ip6tables-save, ebtables-save, netlink), reports
 // every difference as a Drift and refreshes that memory, so the next Set
 // repairs all of it. A reconciler calls Check on a timer, records the drift

@@ -43,6 +43,10 @@ type Manager struct {
 	mu      sync.Mutex
 	applied map[family]*table // nil: unknown, read before the next Set
 	linkMem []link            // nil: unknown, listed before the next Set
+	// last is the config whose rules sded's part of applied holds exactly
+	// (set by a successful Set, and by a Check that found no rule drift);
+	// nil when unknown. With it, Set edits only the networks that changed.
+	last *Config
 
 	// With every family on nf_tables, gen reads the kernel's ruleset
 	// generation: while it stays at synced, applied is exactly what the
@@ -166,6 +170,9 @@ func (m *Manager) Set(ctx context.Context, cfg Config) error {
 }
 
 func (m *Manager) set(ctx context.Context, c Config) error {
+	last := m.last
+	// Unknown until this call succeeds.
+	m.last = nil
 	ls, err := m.knownLinks(ctx, c)
 	if err != nil {
 		return err
@@ -195,7 +202,12 @@ func (m *Manager) set(ctx context.Context, c Config) error {
 		kept = append(kept, l)
 	}
 	before := maps.Clone(m.applied)
-	if _, err := m.applyRules(ctx, c.prefix(), desired(c)); err != nil {
+	if incremental(last, c) {
+		old, cur := changedNetworks(*last, c)
+		if err := m.applyDelta(ctx, c.prefix(), networkRules(c.prefix(), old), networkRules(c.prefix(), cur)); err != nil {
+			return err
+		}
+	} else if _, err := m.applyRules(ctx, c.prefix(), desired(c)); err != nil {
 		return err
 	}
 	after, err := m.applyLinks(ctx, c, kept)
@@ -206,5 +218,6 @@ func (m *Manager) set(ctx context.Context, c Config) error {
 		return err
 	}
 	m.linkMem = after
+	m.last = &c
 	return nil
 }
