@@ -103,7 +103,7 @@ func BridgeName(id string) string {
 // the 12 hex digits of its MAC (15 characters). The hypervisor names the VM's
 // tap with it (libvirt <target dev='...'/>).
 func PortName(mac net.HardwareAddr) string {
-	return portPrefix + strings.ReplaceAll(mac.String(), ":", "")
+	return portPrefix + hex.EncodeToString(mac) // mac.String() without the colons
 }
 
 func (c Config) prefix() string {
@@ -180,7 +180,7 @@ func (c Config) Validate() error {
 	ports := map[string]string{}
 	var subnets []Network
 	for _, n := range c.Networks {
-		where := fmt.Sprintf("network %q", n.ID)
+		where := netWhere(n.ID) // formatted only for an error
 		if !idRE.MatchString(n.ID) {
 			bad("%s: id must be 1-64 characters of [a-z0-9-] starting with a letter or digit", where)
 		}
@@ -189,7 +189,7 @@ func (c Config) Validate() error {
 		}
 		ids[n.ID] = true
 		br := n.bridge()
-		if !linkRE.MatchString(br) {
+		if n.Bridge != "" && !linkRE.MatchString(br) { // BridgeName always matches
 			bad("%s: bridge name %q must be \"sd\" and 1-13 of [a-z0-9]", where, br)
 		}
 		if other, ok := bridges[br]; ok {
@@ -225,13 +225,13 @@ func (c Config) Validate() error {
 		}
 		ips := map[netip.Addr]bool{}
 		for _, h := range n.Hosts {
-			hw := fmt.Sprintf("%s: host %v", where, h.MAC)
+			hw := hostWhere{n.ID, h.MAC}
 			if len(h.MAC) != 6 || h.MAC[0]&1 == 1 || isZero(h.MAC) {
 				bad("%s: MAC must be a 6-byte unicast address", hw)
-			} else if other, ok := macs[h.MAC.String()]; ok {
+			} else if other, ok := macs[string(h.MAC)]; ok {
 				bad("%s: MAC already leased in network %q", hw, other)
 			} else {
-				macs[h.MAC.String()] = n.ID
+				macs[string(h.MAC)] = n.ID
 			}
 			if !hostAddr(n.Subnet, h.IP) || h.IP == gw {
 				bad("%s: IP %v is not a free host address of %v (gateway %v)", hw, h.IP, n.Subnet, gw)
@@ -245,7 +245,7 @@ func (c Config) Validate() error {
 			ips[h.IP] = true
 			if len(h.MAC) == 6 {
 				p := h.port()
-				if !portRE.MatchString(p) {
+				if h.Port != "" && !portRE.MatchString(p) { // PortName of 6 bytes always matches
 					bad("%s: port name %q must be \"sdv\" and 1-12 of [a-z0-9]", hw, p)
 				}
 				if other, ok := ports[p]; ok {
@@ -280,6 +280,20 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// netWhere and hostWhere name what an error is about; they are formatted
+// only when there is an error (Validate runs on every Set, with hundreds
+// of networks).
+type netWhere string
+
+func (w netWhere) String() string { return fmt.Sprintf("network %q", string(w)) }
+
+type hostWhere struct {
+	id  string
+	mac net.HardwareAddr
+}
+
+func (w hostWhere) String() string { return fmt.Sprintf("network %q: host %v", w.id, w.mac) }
 
 func (a Allow) validate() error {
 	switch {

@@ -1,8 +1,8 @@
 package network
 
 import (
+	"bytes"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -25,7 +25,7 @@ func changedNetworks(last, c Config) (old, cur []Network) {
 	}
 	for _, n := range c.Networks {
 		p, ok := prev[n.Bridge]
-		if ok && reflect.DeepEqual(p, n) {
+		if ok && sameNetwork(p, n) {
 			delete(prev, n.Bridge)
 			continue
 		}
@@ -42,6 +42,23 @@ func changedNetworks(last, c Config) (old, cur []Network) {
 	}
 	slices.SortFunc(old, func(a, b Network) int { return strings.Compare(a.Bridge, b.Bridge) })
 	return old, cur
+}
+
+// sameNetwork reports whether a and b are equal in every field
+// (TestSameNetworkFields fails when a field is added to Network or Host).
+func sameNetwork(a, b Network) bool {
+	if a.ID != b.ID || a.Bridge != b.Bridge || a.Subnet != b.Subnet || a.Gateway != b.Gateway ||
+		a.IsolateWorkstations != b.IsolateWorkstations || !slices.Equal(a.GatewayTCPPorts, b.GatewayTCPPorts) ||
+		!slices.Equal(a.Allow, b.Allow) || len(a.Hosts) != len(b.Hosts) {
+		return false
+	}
+	for i, h := range a.Hosts {
+		o := b.Hosts[i]
+		if !bytes.Equal(h.MAC, o.MAC) || h.IP != o.IP || h.Hostname != o.Hostname || h.Port != o.Port {
+			return false
+		}
+	}
+	return true
 }
 
 // incremental reports whether going from last to c can take the

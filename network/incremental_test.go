@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -313,4 +314,59 @@ func TestNetnsCrashConverges(t *testing.T) {
 func changedNetworksAdded(a, b Config) Network {
 	_, cur := changedNetworks(a.normalized(), b.normalized())
 	return cur[0]
+}
+
+// TestSameNetworkFields: every field of Network and Host takes part in
+// sameNetwork (a field it missed would make Set skip a changed network).
+func TestSameNetworkFields(t *testing.T) {
+	base := benchNetwork(1)
+	base.Allow = []Allow{{CIDR: pfx("172.20.0.0/24"), Proto: "tcp", Port: 443}}
+	base = Config{Networks: []Network{base}}.normalized().Networks[0]
+	changes := map[string]func(n *Network){
+		"ID":                  func(n *Network) { n.ID = "other" },
+		"Bridge":              func(n *Network) { n.Bridge = "sdother" },
+		"Subnet":              func(n *Network) { n.Subnet = pfx("10.1.0.0/24") },
+		"Gateway":             func(n *Network) { n.Gateway = netip.MustParseAddr("10.100.1.2") },
+		"IsolateWorkstations": func(n *Network) { n.IsolateWorkstations = true },
+		"GatewayTCPPorts":     func(n *Network) { n.GatewayTCPPorts = []uint16{1} },
+		"Allow":               func(n *Network) { n.Allow[0].Port = 444 },
+		"Hosts":               func(n *Network) { n.Hosts = n.Hosts[1:] },
+		"Host.MAC":            func(n *Network) { n.Hosts[0].MAC[5]++ },
+		"Host.IP":             func(n *Network) { n.Hosts[0].IP = netip.MustParseAddr("10.100.1.99") },
+		"Host.Hostname":       func(n *Network) { n.Hosts[0].Hostname = "ws" },
+		"Host.Port":           func(n *Network) { n.Hosts[0].Port = "sdvother" },
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[Network](), reflect.TypeFor[Host]()} {
+		for i := range typ.NumField() {
+			name := typ.Field(i).Name
+			if typ == reflect.TypeFor[Host]() {
+				name = "Host." + name
+			}
+			change, ok := changes[name]
+			if !ok {
+				t.Errorf("field %s not covered: compare it in sameNetwork and add it here", name)
+				continue
+			}
+			n := Config{Networks: []Network{base}}.normalized().Networks[0] // a deep copy
+			n.Bridge, n.Hosts[0].Port = base.Bridge, base.Hosts[0].Port
+			if !sameNetwork(base, n) {
+				t.Fatalf("copy differs")
+			}
+			change(&n)
+			if sameNetwork(base, n) {
+				t.Errorf("sameNetwork ignores a change of %s", name)
+			}
+		}
+	}
+}
+
+// TestPortNameFormat: PortName is "sdv" and the MAC's hex digits, as
+// mac.String() without colons.
+func TestPortNameFormat(t *testing.T) {
+	for _, s := range []string{"52:54:00:ab:cd:ef", "00:00:00:00:00:01", "ff:ff:ff:ff:ff:fe"} {
+		m := mac(s)
+		if got, want := PortName(m), "sdv"+strings.ReplaceAll(m.String(), ":", ""); got != want {
+			t.Errorf("PortName(%s) = %q, want %q", s, got, want)
+		}
+	}
 }
