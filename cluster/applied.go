@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sded/sded/cluster/fsm"
 )
 
 // applied tracks the highest log index the local FSM has finished applying, so
@@ -76,7 +78,13 @@ func (f *trackedBatchingFSM) ApplyBatch(logs []*raft.Log) []any {
 	return r
 }
 
+// wrapFSM tracks inner's applied index. A plain *fsm.FSM is given to raft
+// as fsm.Batching, which applies each batch raft commits in one bbolt
+// transaction with the same results entry by entry.
 func wrapFSM(inner raft.FSM, a *applied, afterLoad func() uint64) raft.FSM {
+	if f, ok := inner.(*fsm.FSM); ok {
+		inner = fsm.NewBatching(f)
+	}
 	t := trackedFSM{inner: inner, applied: a, afterLoad: afterLoad}
 	if b, ok := inner.(raft.BatchingFSM); ok {
 		return &trackedBatchingFSM{trackedFSM: t, batch: b}

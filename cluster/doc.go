@@ -54,6 +54,18 @@
 // read linearizable (raft read index: leader confirms with a heartbeat round,
 // this node waits until its FSM has applied the leader's commit index).
 //
+// # Durability and write throughput
+//
+// An entry is durable once a majority has fsynced it into its raft log
+// (raft/raft.db); that is the only fsync on the write path. The FSM applies
+// each batch raft commits in one bbolt transaction of the state file
+// (fsm.Batching; Open wraps a plain *fsm.FSM in it), and the state file is
+// not fsynced per commit: after a process crash the kernel still writes its
+// pages, and after the machine went down (detected by a marker holding the
+// boot ID, see cluster/state) the file is moved aside to state.db.unclean and
+// rebuilt from the newest raft snapshot and the log after it, which always
+// hold everything it did. Tested by TestPowerLossRebuildsState in test/cluster.
+//
 // # Timing
 //
 // DefaultTiming suits a LAN: heartbeat and election timeouts 400 ms, leader

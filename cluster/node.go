@@ -177,6 +177,13 @@ func open(ctx context.Context, cfg Config, bootstrap bool) (*Node, error) {
 		return nil, err
 	}
 
+	if cfg.Store != nil && cfg.Store.Discarded() {
+		// See state.Open: the machine went down with unsynced commits; the
+		// empty file is rebuilt from the newest snapshot (restored below,
+		// since its applied index is behind it) and the log after it.
+		n.logger.Warn("state file was open when the machine went down; rebuilding it from the raft snapshot and log",
+			"moved_aside", state.UncleanPath(cfg.Store.Path()), "snapshot_index", n.latestSnapshotIndex())
+	}
 	storeIndex := n.storeAppliedIndex()
 	n.applied = newApplied(storeIndex)
 	rc := raft.DefaultConfig()

@@ -35,6 +35,10 @@
 //	requests/                 request ID → fsm result JSON (idempotency)
 //	requests_order/           raft index uint64 big-endian → request ID (evicts the oldest)
 //
+// Commits are not fsynced: the raft log holds every applied entry durably,
+// and a file the machine went down with is moved aside and rebuilt by raft
+// (see unsynced.go for the invariant). Close fsyncs.
+//
 // Open refuses a file that bbolt cannot read, that fails bbolt's consistency
 // check, that is not an sded state file, or whose schema is newer than this
 // binary; older schemas are migrated in one transaction.

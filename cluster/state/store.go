@@ -23,22 +23,49 @@ type Store struct {
 	path string
 	mu   sync.RWMutex // guards db against Restore swapping it
 	db   *bolt.DB
+
+	unsynced  bool // commits are not fsynced (see unsynced.go)
+	discarded bool // Open moved aside a file the machine went down with
 }
 
 // Open opens (creating if absent) the state file at path, checks it and
 // migrates it to SchemaVersion. It refuses, with an error wrapping
 // ErrUntrusted, a file that is corrupt, truncated, not sded state, or of a
 // newer schema.
+//
+// The file is for a node under raft: commits are not fsynced, and a file
+// the machine went down with (power loss, not a process crash) is moved to
+// UncleanPath and replaced by an empty one, for raft to rebuild from its
+// snapshot and log (see Discarded). Close fsyncs.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
+	}
+	boot := bootID()
+	discarded, err := discardIfUnclean(path, boot)
+	if err != nil {
+		return nil, err
 	}
 	db, err := openChecked(path, true)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{path: path, db: db}, nil
+	s := &Store{path: path, db: db, discarded: discarded}
+	if boot != nil {
+		if err := writeMarker(path, boot); err != nil {
+			db.Close()
+			return nil, err
+		}
+		s.unsynced = true
+		db.NoSync = true
+	}
+	return s, nil
 }
+
+// Discarded reports whether Open found that the machine went down while
+// this file was open with unsynced commits, moved it to UncleanPath and
+// started empty: raft must rebuild the state from its snapshot and log.
+func (s *Store) Discarded() bool { return s.discarded }
 
 func openChecked(path string, create bool) (db *bolt.DB, err error) {
 	if err := checkBounds(path); err != nil {
@@ -140,9 +167,19 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
+	var serr error
+	if s.unsynced {
+		serr = s.db.Sync()
+	}
 	err := s.db.Close()
 	s.db = nil
-	return err
+	if serr != nil || err != nil {
+		return errors.Join(serr, err) // the marker stays: the next Open rebuilds if the machine goes down
+	}
+	if s.unsynced {
+		return removeMarker(s.path)
+	}
+	return nil
 }
 
 // Path returns the file's path.
@@ -254,6 +291,9 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := os.Rename(tmp, s.path); err != nil {
 		// Keep serving the old file.
 		db, oerr := openChecked(s.path, false)
+		if db != nil {
+			db.NoSync = s.unsynced
+		}
 		s.db = db
 		return errors.Join(fmt.Errorf("swapping in restored state: %w", err), oerr)
 	}
@@ -265,6 +305,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("reopening restored state: %w", err)
 	}
+	db.NoSync = s.unsynced
 	s.db = db
 	return nil
 }

@@ -3,8 +3,12 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -98,12 +102,16 @@ func BenchmarkWrite(b *testing.B) {
 				if clients > 1 {
 					total = 4000
 				}
+				if n, err := strconv.Atoi(os.Getenv("SDED_BENCH_WRITES")); err == nil && n > 0 {
+					total = n
+				}
 				c := newLoopbackCluster(b, nodes)
 				l := c.waitLeader(10 * time.Second)
 				// Warm up connections and the leader's first-term barrier.
 				if err := putRetrying(c, "warm", "1", "warm", time.Now().Add(10*time.Second)); err != nil {
 					b.Fatal(err)
 				}
+				stopProfile := profileLeader(b, l, fmt.Sprintf("nodes%d-clients%d", nodes, clients))
 				b.ResetTimer()
 				var got latencies
 				for range b.N {
@@ -115,6 +123,7 @@ func BenchmarkWrite(b *testing.B) {
 					})
 				}
 				b.StopTimer()
+				stopProfile()
 				raw := rawBolt(b, b.TempDir(), clients, total)
 				b.ReportMetric(float64(got.p50.Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(got.p99.Microseconds())/1000, "p99-ms")
@@ -127,6 +136,39 @@ func BenchmarkWrite(b *testing.B) {
 			})
 		}
 	}
+}
+
+// profileLeader, when SDED_BENCH_PROFILE names a directory, saves a CPU
+// profile of the leader process (SDED_BENCH_PROFILE_SECONDS long, default 2)
+// taken while the benchmark runs, as DIR/NAME.cpu.pprof. The returned
+// function waits for it.
+func profileLeader(b *testing.B, l *proc, name string) func() {
+	dir := os.Getenv("SDED_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	secs := os.Getenv("SDED_BENCH_PROFILE_SECONDS")
+	if secs == "" {
+		secs = "2"
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + l.http + "/debug/pprof/profile?seconds=" + secs)
+		if err != nil {
+			b.Logf("profiling the leader: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".cpu.pprof"), body, 0o600)
+		}
+		if err != nil {
+			b.Logf("saving the leader's profile: %v", err)
+		}
+	}()
+	return func() { <-done }
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

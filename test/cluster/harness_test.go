@@ -50,6 +50,7 @@ type proc struct {
 	http    string // control API address
 	netns   string // run inside this network namespace if set
 	logPath string
+	flags   []string // extra flags for every start
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -97,7 +98,8 @@ func (p *proc) start(args ...string) {
 	if p.cmd != nil {
 		p.t.Fatalf("%s already running", p.id)
 	}
-	argv := append([]string{nodeBin, "-data", p.dir, "-id", p.id, "-bind", p.bind, "-http", p.http}, args...)
+	argv := append([]string{nodeBin, "-data", p.dir, "-id", p.id, "-bind", p.bind, "-http", p.http}, p.flags...)
+	argv = append(argv, args...)
 	if p.netns != "" {
 		argv = append([]string{"ip", "netns", "exec", p.netns}, argv...)
 	}
@@ -282,13 +284,15 @@ type testCluster struct {
 func loopbackIP(i int) string { return fmt.Sprintf("127.0.0.%d", 20+i) }
 
 // newLoopbackCluster starts n nodes on 127.0.0.x: the first bootstraps, the
-// others join it with tokens.
-func newLoopbackCluster(t testing.TB, n int) *testCluster {
+// others join it with tokens. flags go to every node at every start.
+func newLoopbackCluster(t testing.TB, n int, flags ...string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	for i := range n {
 		ip := loopbackIP(i)
-		c.nodes = append(c.nodes, newProc(t, fmt.Sprintf("n%d", i+1), ip, freePort(t, ip), freePort(t, ip)))
+		p := newProc(t, fmt.Sprintf("n%d", i+1), ip, freePort(t, ip), freePort(t, ip))
+		p.flags = flags
+		c.nodes = append(c.nodes, p)
 	}
 	c.form()
 	return c

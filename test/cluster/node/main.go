@@ -3,6 +3,7 @@
 // behind a small plain-HTTP control API on a test-only address.
 //
 //	node -data DIR -bind IP:PORT -http IP:PORT [-id ID] [-join ADDR -token TOKEN]
+//	     [-restore FILE] [-snapshot-threshold N]
 //
 // Control API (loopback or a test network namespace only):
 //
@@ -12,6 +13,7 @@
 //	POST /token?ttl=D               create a join token
 //	POST /remove?id=ID              remove a node
 //	GET  /backup                    stream a backup
+//	GET  /debug/pprof/...           Go profiles (for profiling the benchmarks)
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,13 +46,14 @@ func main() {
 
 func run() error {
 	var (
-		dataDir  = flag.String("data", "", "data directory")
-		id       = flag.String("id", "", "node ID")
-		bind     = flag.String("bind", "", "raft+RPC address")
-		httpAddr = flag.String("http", "", "control API address")
-		joinAddr = flag.String("join", "", "join the cluster via this address")
-		token    = flag.String("token", "", "join token")
-		restore  = flag.String("restore", "", "restore this backup file into the fresh data directory")
+		dataDir   = flag.String("data", "", "data directory")
+		id        = flag.String("id", "", "node ID")
+		bind      = flag.String("bind", "", "raft+RPC address")
+		httpAddr  = flag.String("http", "", "control API address")
+		joinAddr  = flag.String("join", "", "join the cluster via this address")
+		token     = flag.String("token", "", "join token")
+		restore   = flag.String("restore", "", "restore this backup file into the fresh data directory")
+		snapEvery = flag.Uint64("snapshot-threshold", 0, "take a raft snapshot after this many entries, checked every 200 ms (0: cluster defaults)")
 	)
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -70,6 +74,10 @@ func run() error {
 		OnAccessDenied: func(remote, reason string) {
 			logger.Warn("ACCESS DENIED", "remote", remote, "reason", reason)
 		},
+	}
+	if *snapEvery > 0 {
+		cfg.Timing.SnapshotThreshold = *snapEvery
+		cfg.Timing.SnapshotInterval = 200 * time.Millisecond
 	}
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -176,6 +184,8 @@ func handler(n *cluster.Node, logger *slog.Logger) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux
 }
 
