@@ -30,6 +30,7 @@ func TestDebInstallUpgradeRemovePurge(t *testing.T) {
 	oldDeb := buildPackage(t, "deb", oldVersion)
 	newDeb := buildPackage(t, "deb", newVersion)
 	r := newDebianRoot(t)
+	withEncryptedShared(t, r)
 	oldIn, newIn := r.copyIn(oldDeb), r.copyIn(newDeb)
 
 	// Install with dependencies (man-db too, so that verify can check the

@@ -18,6 +18,8 @@ type debianRoot struct {
 	t        *testing.T
 	dir      string
 	archives string
+	// binds are systemd-nspawn --bind arguments (HOST:CONTAINER) for boots.
+	binds []string
 }
 
 // newDebianRoot unpacks a fresh root; debootstrap runs only when the cached

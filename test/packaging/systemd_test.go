@@ -29,8 +29,11 @@ type container struct {
 
 func bootContainer(t *testing.T, r *debianRoot) *container {
 	t.Helper()
-	nspawn := exec.Command("systemd-nspawn", "--quiet", "--directory", r.dir, "--register=no", "--keep-unit",
-		"--private-network", "--boot", "--console=passive")
+	args := []string{"--quiet", "--directory", r.dir, "--register=no", "--keep-unit", "--private-network", "--boot", "--console=passive"}
+	for _, b := range r.binds {
+		args = append(args, "--bind="+b)
+	}
+	nspawn := exec.Command("systemd-nspawn", args...)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "nspawn.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +178,7 @@ func TestServiceUnderSystemd(t *testing.T) {
 	testStart := time.Now()
 	deb := buildPackage(t, "deb", newVersion)
 	r := newDebianRoot(t)
+	withEncryptedShared(t, r)
 	in := r.copyIn(deb)
 	r.mustSh("apt-get install (with dependencies)", "apt-get update -qq && apt-get install -y -q --no-install-recommends "+in+" 2>&1")
 	r.mustSh("configure", "sed -i 's/^domain_type = kvm/domain_type = qemu/' /etc/sded/sded.conf")
@@ -267,6 +271,14 @@ func TestServiceUnderSystemd(t *testing.T) {
 			t.Logf("%s:\n%s", strings.Join(args, " "), out)
 		}
 		domain = c.waitWorkstation("bob", "pkgtest", "ws1", 120*time.Second)
+		// The project's shared folder, from inside the sandbox: encrypted
+		// (fscrypt ioctls allowed) and handed to the guest (virtiofsd).
+		if out := c.must("sded", "workstation", "list", "--as", "bob", "pkgtest"); strings.Contains(out, "without the project's shared folder") {
+			t.Errorf("the workstation runs without its shared folder under systemd:\n%s", out)
+		}
+		if x, _ := c.exec("virsh", "dumpxml", domain); !strings.Contains(x, "type='virtiofs'") || !strings.Contains(x, "/var/lib/sded/shared/") {
+			t.Errorf("the domain has no virtiofs share of the project's folder:\n%s", x)
+		}
 	}
 
 	// The sandbox, seen from sded's own process.
