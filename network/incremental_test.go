@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,8 +74,9 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 2))
 		h := newFakeHost()
 		var scripts []string
+		var mu sync.Mutex // the families are restored concurrently
 		for _, ft := range h.tables {
-			ft.fail = func(s string) error { scripts = append(scripts, s); return nil }
+			ft.fail = func(s string) error { mu.Lock(); scripts = append(scripts, s); mu.Unlock(); return nil }
 		}
 		cfg := benchConfig(0, 30)
 		next := 30
@@ -368,5 +371,53 @@ func TestPortNameFormat(t *testing.T) {
 		if got, want := PortName(m), "sdv"+strings.ReplaceAll(m.String(), ":", ""); got != want {
 			t.Errorf("PortName(%s) = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// TestBridgeRemovalFails: bridges are deleted while the rules change; when
+// a deletion fails, the rules are put back (bridges already deleted stay
+// deleted) and the next Set converges.
+func TestBridgeRemovalFails(t *testing.T) {
+	ctx := context.Background()
+	start := Config{Networks: []Network{netAlpha}}
+	next := Config{Networks: []Network{netAlpha, netBeta, netGamma}}
+	h := newFakeHost()
+	if err := h.m.Set(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	rules := func() string {
+		var b strings.Builder
+		for _, f := range families {
+			b.WriteString(h.tables[f].dump())
+		}
+		return b.String()
+	}
+	before := rules()
+	errBoom := errors.New("boom")
+	h.links.fail = func(op, name string) error {
+		if op == "delete" {
+			return errBoom
+		}
+		return nil
+	}
+	if err := h.m.Set(ctx, start); !errors.Is(err, errBoom) {
+		t.Fatalf("Set() = %v, want %v", err, errBoom)
+	}
+	if diff := cmp.Diff(before, rules()); diff != "" {
+		t.Fatalf("rules not put back (-before +after):\n%s", diff)
+	}
+	h.links.fail = nil
+	if err := h.m.Set(ctx, start); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := h.m.Check(ctx, start); err != nil || len(d) > 0 {
+		t.Fatalf("Check: %v %v", d, err)
+	}
+	cold := newFakeHost()
+	if err := cold.m.Set(ctx, start); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cold.dump(), h.dump()); diff != "" {
+		t.Fatalf("differs from scratch (-scratch +got):\n%s", diff)
 	}
 }

@@ -190,25 +190,38 @@ func (m *Manager) set(ctx context.Context, c Config) error {
 	for _, n := range c.Networks {
 		want[n.Bridge] = true
 	}
-	var kept []link
+	var kept, stale []link
 	for _, l := range ls {
 		if l.owned() && !want[l.Name] {
-			if err := m.links.Delete(ctx, l.Name); err != nil {
-				return err
-			}
-			m.log.InfoContext(ctx, "removed bridge", "bridge", l.Name, "alias", l.Alias)
+			stale = append(stale, l)
 			continue
 		}
 		kept = append(kept, l)
 	}
+	// Deleting a bridge takes the kernel tens of milliseconds (it waits for
+	// RCU grace periods), mostly idle: do it while the rules change. The
+	// order does not matter, both only take away.
+	removed := make(chan error, 1)
+	go func() { removed <- m.removeBridges(ctx, stale) }()
 	before := maps.Clone(m.applied)
+	var rerr error
 	if incremental(last, c) {
 		old, cur := changedNetworks(*last, c)
-		if err := m.applyDelta(ctx, c.prefix(), networkRules(c.prefix(), old), networkRules(c.prefix(), cur)); err != nil {
-			return err
+		rerr = m.applyDelta(ctx, c.prefix(), networkRules(c.prefix(), old), networkRules(c.prefix(), cur))
+	} else {
+		_, rerr = m.applyRules(ctx, c.prefix(), desired(c))
+	}
+	if derr := <-removed; derr != nil {
+		if rerr == nil {
+			// Like a failure to create links below: put the rules back.
+			if _, uerr := m.applyRules(ctx, c.prefix(), rulesetsOf(before, c.prefix())); uerr != nil {
+				derr = errors.Join(derr, fmt.Errorf("undoing rules: %w", uerr))
+			}
 		}
-	} else if _, err := m.applyRules(ctx, c.prefix(), desired(c)); err != nil {
-		return err
+		return errors.Join(rerr, derr)
+	}
+	if rerr != nil {
+		return rerr
 	}
 	after, err := m.applyLinks(ctx, c, kept)
 	if err != nil {
@@ -219,5 +232,17 @@ func (m *Manager) set(ctx context.Context, c Config) error {
 	}
 	m.linkMem = after
 	m.last = &c
+	return nil
+}
+
+// removeBridges deletes sded's bridges that are no longer configured, and
+// stops at the first failure.
+func (m *Manager) removeBridges(ctx context.Context, stale []link) error {
+	for _, l := range stale {
+		if err := m.links.Delete(ctx, l.Name); err != nil {
+			return err
+		}
+		m.log.InfoContext(ctx, "removed bridge", "bridge", l.Name, "alias", l.Alias)
+	}
 	return nil
 }
