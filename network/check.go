@@ -22,6 +22,7 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	if err := m.sameNS(); err != nil {
 		return nil, err
 	}
+	last := m.last
 	m.last = nil
 	ls, err := m.links.List(ctx)
 	if err != nil {
@@ -29,11 +30,17 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 	}
 	m.linkMem = ls
 	drifts := linkDrift(c, ls)
-	want := desired(c)
-	tables, err := m.observeChanged(ctx)
+	tables, fromMemory, err := m.observeChanged(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if fromMemory && last != nil && sameConfig(*last, c) {
+		// The kernel holds exactly the remembered tables, whose sded part
+		// is exactly c's rules: no rule drift, and no need to build them.
+		m.last = last
+		return drifts, nil
+	}
+	want := desired(c)
 	ruleDrifts := 0
 	for _, f := range families {
 		t := tables[f]
@@ -51,22 +58,25 @@ func (m *Manager) Check(ctx context.Context, cfg Config) ([]Drift, error) {
 }
 
 // observeChanged returns the tables as the kernel holds them: from memory
-// when the ruleset generation shows nothing changed since Manager last knew
-// them exactly (and the last full read is recent), else read afresh.
-func (m *Manager) observeChanged(ctx context.Context) (map[family]table, error) {
+// (fromMemory) when the ruleset generation shows nothing changed since
+// Manager last knew them exactly (and the last full read is recent), else
+// read afresh.
+func (m *Manager) observeChanged(ctx context.Context) (tables map[family]table, fromMemory bool, err error) {
 	if m.inSync && time.Since(m.lastFull) < fullCheckEvery {
 		if g, err := m.generation(); err == nil && g == m.synced {
 			out := map[family]table{}
 			for _, f := range families {
 				if m.applied[f] == nil {
-					return m.observeAll(ctx)
+					tables, err := m.observeAll(ctx)
+					return tables, false, err
 				}
 				out[f] = *m.applied[f]
 			}
-			return out, nil
+			return out, true, nil
 		}
 	}
-	return m.observeAll(ctx)
+	tables, err = m.observeAll(ctx)
+	return tables, false, err
 }
 
 // observeAll reads the three tables concurrently. On error Manager's memory

@@ -61,6 +61,11 @@ func sameNetwork(a, b Network) bool {
 	return true
 }
 
+// sameConfig reports whether two normalized configs are equal.
+func sameConfig(a, b Config) bool {
+	return a.prefix() == b.prefix() && slices.EqualFunc(a.Networks, b.Networks, sameNetwork)
+}
+
 // incremental reports whether going from last to c can take the
 // incremental path: same chain prefix, and networks before and after, so
 // the hooks, base and dispatch chains stay as they are.

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"github.com/sded/sded/test/testenv"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -74,5 +75,31 @@ func TestNetnsCheckSkipsUnchanged(t *testing.T) {
 	saves.Store(0)
 	if d := nsCheck(t, ns, m, cfg); len(d) > 0 || saves.Load() != 0 {
 		t.Fatalf("after repair: drift %v, %d reads", d, saves.Load())
+	}
+}
+
+// TestNetnsCheckOtherConfigFromMemory: a Check answered from memory (the
+// generation did not move) still compares with the config it is given:
+// one that differs from the last applied is reported as drift.
+func TestNetnsCheckOtherConfigFromMemory(t *testing.T) {
+	ns, m := inNS(t, Options{})
+	if m.gen == nil {
+		if testenv.InCI() {
+			t.Fatal("not every family uses nf_tables on this host")
+		}
+		t.Skip("not every family uses nf_tables here")
+	}
+	all := states()
+	nsSet(t, ns, m, all["all"])
+	other := all["all-changed"]
+	if d := nsCheck(t, ns, m, other); !slices.ContainsFunc(d, func(x Drift) bool { return x.Family != "" }) {
+		t.Fatalf("no rule drift against another config: %v", d)
+	}
+	if d := nsCheck(t, ns, m, all["all"]); len(d) > 0 {
+		t.Fatalf("drift against the applied config: %v", d)
+	}
+	nsSet(t, ns, m, other)
+	if d := nsCheck(t, ns, m, other); len(d) > 0 {
+		t.Fatalf("after Set: %v", d)
 	}
 }
