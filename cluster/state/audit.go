@@ -24,6 +24,24 @@ func (t *Tx) LastAudit() (model.AuditEvent, bool, error) {
 	return e, err == nil, err
 }
 
+// auditTail returns the newest event's Seq and Hash (0 and GenesisHash for
+// none). The head recorded with each append has them without decoding the
+// event, when it names the newest key; otherwise the event is decoded.
+func (t *Tx) auditTail() (uint64, string, error) {
+	k, _ := t.bucket(bAudit).Cursor().Last()
+	if k == nil {
+		return 0, GenesisHash, nil
+	}
+	if head := t.bucket(bMeta).Get(kAuditHead); len(head) > 8 && len(k) == 8 && readU64(head[:8]) == readU64(k) {
+		return readU64(k), string(head[8:]), nil
+	}
+	last, _, err := t.LastAudit()
+	if err != nil {
+		return 0, "", err
+	}
+	return last.Seq, last.Hash, nil
+}
+
 // AppendAudit chains e to the log: it sets Seq and PrevHash, computes Hash,
 // stores it under the big-endian sequence number and returns the stored event.
 // An event that fails validation is refused, and with it the transaction.
@@ -31,14 +49,11 @@ func (t *Tx) AppendAudit(e model.AuditEvent) (model.AuditEvent, error) {
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("audit event: %w", err)
 	}
-	last, ok, err := t.LastAudit()
+	seq, hash, err := t.auditTail()
 	if err != nil {
 		return e, fmt.Errorf("reading the audit head: %w", err)
 	}
-	e.Seq, e.PrevHash = 1, GenesisHash
-	if ok {
-		e.Seq, e.PrevHash = last.Seq+1, last.Hash
-	}
+	e.Seq, e.PrevHash = seq+1, hash
 	e.Time = e.Time.UTC()
 	e.Hash = e.ComputeHash()
 	if err := put(t, bAudit, u64(e.Seq), e); err != nil {
