@@ -13,8 +13,9 @@ import (
 
 // BenchmarkApply measures FSM.Apply of a setting write (decode, actor and
 // policy check, mutation, hash-chained audit event, request-ID result,
-// applied index: one bbolt transaction with fsync) beside a raw bbolt
-// Update+fsync putting the same value on the same disk, as a ratio.
+// applied index: one bbolt transaction, not fsynced: see cluster/state)
+// beside a raw bbolt Update+fsync putting the same value on the same disk,
+// as a ratio.
 func BenchmarkApply(b *testing.B) {
 	const n = 300
 	h := newHarness(&testing.T{})

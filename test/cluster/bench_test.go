@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,59 +91,77 @@ func rawBolt(b *testing.B, dir string, clients, total int) latencies {
 	})
 }
 
-// BenchmarkWrite measures committed writes (CmdPutSetting through the
-// leader's control API: HTTP, raft, FSM bbolt transaction) for 1 and 3 nodes
-// with 1 and 64 clients, beside raw bbolt Update+fsync on the same disk.
+// BenchmarkWrite measures committed writes (CmdPutSetting through a node's
+// control API: HTTP, raft, FSM bbolt transaction) for 1 and 3 nodes with 1
+// and 64 clients writing to the leader, and with 64 clients writing to a
+// follower (which forwards over the cluster RPC), beside raw bbolt
+// Update+fsync on the same disk in the same run.
 // Targets (3 nodes): p50 ≤ 5 ms, p99 ≤ 25 ms, ≥ 2,000 writes/s with 64 clients.
+// SDED_BENCH_WRITES overrides the number of writes (300 for 1 client, else
+// 4000); SDED_BENCH_PROFILE=DIR saves a CPU profile of the node written to.
 func BenchmarkWrite(b *testing.B) {
-	for _, nodes := range []int{1, 3} {
-		for _, clients := range []int{1, 64} {
-			b.Run(fmt.Sprintf("nodes=%d/clients=%d", nodes, clients), func(b *testing.B) {
-				total := 300
-				if clients > 1 {
-					total = 4000
-				}
-				if n, err := strconv.Atoi(os.Getenv("SDED_BENCH_WRITES")); err == nil && n > 0 {
-					total = n
-				}
-				c := newLoopbackCluster(b, nodes)
-				l := c.waitLeader(10 * time.Second)
-				// Warm up connections and the leader's first-term barrier.
-				if err := putRetrying(c, "warm", "1", "warm", time.Now().Add(10*time.Second)); err != nil {
-					b.Fatal(err)
-				}
-				stopProfile := profileLeader(b, l, fmt.Sprintf("nodes%d-clients%d", nodes, clients))
-				b.ResetTimer()
-				var got latencies
-				for range b.N {
-					got = drive(b, clients, total, func(cl, i int) error {
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-						defer cancel()
-						_, err := l.put(ctx, fmt.Sprintf("k%d", i%50), fmt.Sprint(i), fmt.Sprintf("b-%d-%d", cl, i))
-						return err
-					})
-				}
-				b.StopTimer()
-				stopProfile()
-				raw := rawBolt(b, b.TempDir(), clients, total)
-				b.ReportMetric(float64(got.p50.Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(got.p99.Microseconds())/1000, "p99-ms")
-				b.ReportMetric(got.throughput, "writes/s")
-				b.ReportMetric(float64(got.p50)/float64(raw.p50), "p50-x-raw")
-				b.ReportMetric(got.throughput/raw.throughput, "tput-x-raw")
-				fmt.Printf("%-22s sded p50 %7.2fms p99 %7.2fms %8.0f w/s | raw bbolt Update+fsync p50 %6.2fms p99 %6.2fms %8.0f w/s | ratio p50 %.1fx, throughput %.2fx\n",
-					b.Name(), ms(got.p50), ms(got.p99), got.throughput, ms(raw.p50), ms(raw.p99), raw.throughput,
-					float64(got.p50)/float64(raw.p50), got.throughput/raw.throughput)
-			})
+	cases := []struct {
+		nodes, clients int
+		viaFollower    bool
+	}{{1, 1, false}, {1, 64, false}, {3, 1, false}, {3, 64, false}, {3, 64, true}}
+	for _, tc := range cases {
+		name := fmt.Sprintf("nodes=%d/clients=%d", tc.nodes, tc.clients)
+		if tc.viaFollower {
+			name += "/via=follower"
 		}
+		b.Run(name, func(b *testing.B) {
+			total := 300
+			if tc.clients > 1 {
+				total = 4000
+			}
+			if n, err := strconv.Atoi(os.Getenv("SDED_BENCH_WRITES")); err == nil && n > 0 {
+				total = n
+			}
+			c := newLoopbackCluster(b, tc.nodes)
+			target := c.waitLeader(10 * time.Second)
+			if tc.viaFollower {
+				for _, p := range c.nodes {
+					if p != target {
+						target = p
+						break
+					}
+				}
+			}
+			// Warm up connections and the leader's first-term barrier.
+			if err := putRetrying(c, "warm", "1", "warm", time.Now().Add(10*time.Second)); err != nil {
+				b.Fatal(err)
+			}
+			stopProfile := profileNode(b, target, strings.NewReplacer("=", "", "/", "-").Replace(name))
+			b.ResetTimer()
+			var got latencies
+			for range b.N {
+				got = drive(b, tc.clients, total, func(cl, i int) error {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					_, err := target.put(ctx, fmt.Sprintf("k%d", i%50), fmt.Sprint(i), fmt.Sprintf("b-%d-%d", cl, i))
+					return err
+				})
+			}
+			b.StopTimer()
+			stopProfile()
+			raw := rawBolt(b, b.TempDir(), tc.clients, total)
+			b.ReportMetric(float64(got.p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(got.p99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(got.throughput, "writes/s")
+			b.ReportMetric(float64(got.p50)/float64(raw.p50), "p50-x-raw")
+			b.ReportMetric(got.throughput/raw.throughput, "tput-x-raw")
+			fmt.Printf("%-22s sded p50 %7.2fms p99 %7.2fms %8.0f w/s | raw bbolt Update+fsync p50 %6.2fms p99 %6.2fms %8.0f w/s | ratio p50 %.1fx, throughput %.2fx\n",
+				b.Name(), ms(got.p50), ms(got.p99), got.throughput, ms(raw.p50), ms(raw.p99), raw.throughput,
+				float64(got.p50)/float64(raw.p50), got.throughput/raw.throughput)
+		})
 	}
 }
 
-// profileLeader, when SDED_BENCH_PROFILE names a directory, saves a CPU
-// profile of the leader process (SDED_BENCH_PROFILE_SECONDS long, default 2)
+// profileNode, when SDED_BENCH_PROFILE names a directory, saves a CPU
+// profile of node l (SDED_BENCH_PROFILE_SECONDS long, default 2)
 // taken while the benchmark runs, as DIR/NAME.cpu.pprof. The returned
 // function waits for it.
-func profileLeader(b *testing.B, l *proc, name string) func() {
+func profileNode(b *testing.B, l *proc, name string) func() {
 	dir := os.Getenv("SDED_BENCH_PROFILE")
 	if dir == "" {
 		return func() {}
@@ -156,7 +175,7 @@ func profileLeader(b *testing.B, l *proc, name string) func() {
 		defer close(done)
 		resp, err := http.Get("http://" + l.http + "/debug/pprof/profile?seconds=" + secs)
 		if err != nil {
-			b.Logf("profiling the leader: %v", err)
+			b.Logf("profiling %s: %v", l.id, err)
 			return
 		}
 		defer resp.Body.Close()
@@ -165,7 +184,7 @@ func profileLeader(b *testing.B, l *proc, name string) func() {
 			err = os.WriteFile(filepath.Join(dir, name+".cpu.pprof"), body, 0o600)
 		}
 		if err != nil {
-			b.Logf("saving the leader's profile: %v", err)
+			b.Logf("saving the profile of %s: %v", l.id, err)
 		}
 	}()
 	return func() { <-done }
