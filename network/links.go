@@ -62,6 +62,10 @@ func (n netlinkLinks) List(_ context.Context) ([]link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
+	hard, err := hardenedLinks()
+	if err != nil {
+		return nil, err
+	}
 	byIndex := map[int]string{}
 	for _, l := range ls {
 		byIndex[l.Attrs().Index] = l.Attrs().Name
@@ -75,10 +79,7 @@ func (n netlinkLinks) List(_ context.Context) ([]link, error) {
 			x.Master = byIndex[a.MasterIndex]
 		}
 		if x.Kind == "bridge" && strings.HasPrefix(x.Name, "sd") {
-			x.Hardened, err = hardened(x.Name)
-			if err != nil {
-				return nil, err
-			}
+			x.Hardened = hard[x.Name]
 		}
 		pos[a.Index] = len(out)
 		out = append(out, x)
