@@ -107,7 +107,7 @@ func BenchmarkWrite(b *testing.B) {
 	for _, tc := range cases {
 		name := fmt.Sprintf("nodes=%d/clients=%d", tc.nodes, tc.clients)
 		if tc.viaFollower {
-			name += "/via=follower"
+			name += "-via-follower"
 		}
 		b.Run(name, func(b *testing.B) {
 			total := 300
