@@ -54,35 +54,17 @@ type links interface {
 type netlinkLinks struct{ h *netlink.Handle }
 
 func (n netlinkLinks) List(_ context.Context) ([]link, error) {
-	ls, err := n.h.LinkList()
+	out, err := dumpLinks()
 	if err != nil {
-		return nil, fmt.Errorf("listing links: %w", err)
+		return nil, err
 	}
 	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
-	hard, err := hardenedLinks()
-	if err != nil {
-		return nil, err
-	}
-	byIndex := map[int]string{}
-	for _, l := range ls {
-		byIndex[l.Attrs().Index] = l.Attrs().Name
-	}
-	out := make([]link, 0, len(ls))
-	pos := map[int]int{}
-	for _, l := range ls {
-		a := l.Attrs()
-		x := link{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Up: a.Flags&net.FlagUp != 0}
-		if a.MasterIndex != 0 {
-			x.Master = byIndex[a.MasterIndex]
-		}
-		if x.Kind == "bridge" && strings.HasPrefix(x.Name, "sd") {
-			x.Hardened = hard[x.Name]
-		}
-		pos[a.Index] = len(out)
-		out = append(out, x)
+	pos := make(map[int]int, len(out))
+	for i, l := range out {
+		pos[l.Index] = i
 	}
 	for _, a := range addrs {
 		if i, ok := pos[a.LinkIndex]; ok && a.IPNet != nil {
