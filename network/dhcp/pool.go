@@ -35,12 +35,24 @@ func (p *Pool) Set(ctx context.Context, cfgs []Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
+	// One dump of the interfaces for all running servers:
+	// net.InterfaceByName dumps every interface on each call, which with
+	// hundreds of bridges made Set quadratic.
+	index := map[string]int{}
+	if len(p.servers) > 0 {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return fmt.Errorf("setting dhcp servers: listing interfaces: %w", err)
+		}
+		for _, ifi := range ifs {
+			index[ifi.Name] = ifi.Index
+		}
+	}
 	want := map[string]bool{}
 	for _, c := range cfgs {
 		want[c.Interface] = true
 		if r, ok := p.servers[c.Interface]; ok {
-			ifi, err := net.InterfaceByName(c.Interface)
-			if err == nil && ifi.Index == r.s.ifindex {
+			if i, ok := index[c.Interface]; ok && i == r.s.ifindex {
 				if err := r.s.Update(c); err != nil {
 					errs = append(errs, err)
 				}
