@@ -339,7 +339,6 @@ func TestAgainstEncodingCSV(t *testing.T) {
 			sum float64
 		}
 		want := map[string]*agg{}
-		var order []string
 		for _, rec := range recs[1:] {
 			v := parseValue([]byte(rec[pos]))
 			k := strings.Join(append(append([]string(nil), rec[:pos]...), rec[pos+1:]...), "\x00")
@@ -347,7 +346,6 @@ func TestAgainstEncodingCSV(t *testing.T) {
 			if a == nil {
 				a = &agg{}
 				want[k] = a
-				order = append(order, k)
 			}
 			if !v.missing && !v.nonNumeric {
 				a.n++
