@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // fullSpec is a workstation-like spec: kernel boot, an encrypted system disk, a
-// shared volume, a read-only data volume, a seed and a filtered NIC.
+// shared volume disk, a read-only data volume, a seed, a virtiofs share and a filtered NIC.
 func fullSpec() Spec {
 	return Spec{
 		Name: "sded-ws-1", UUID: "6f1c1a52-6a3e-4c6b-9d61-3c0f1b2a4d5e", Type: TypeQEMU, VCPU: 2, MemoryMiB: 512,
