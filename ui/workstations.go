@@ -43,6 +43,7 @@ func (s *server) workstationPage(w http.ResponseWriter, r *http.Request, p *prin
 	row.ProjectName = ws.ProjectID
 	if pr, err := s.svc.GetProject(r.Context(), p.actor(), ws.ProjectID); err == nil {
 		row.ProjectName = pr.Name
+		row.DataNote = dataNote(pr, ws)
 	}
 	if ims, err := s.svc.ListImages(r.Context(), p.actor()); err == nil {
 		for _, im := range ims {
@@ -56,6 +57,16 @@ func (s *server) workstationPage(w http.ResponseWriter, r *http.Request, p *prin
 		l.Refresh = 5
 	}
 	return render(w, r, http.StatusOK, view.WorkstationPage(l, row))
+}
+
+// dataNote tells the owner of a running workstation that the project's
+// data changed after it started (an import released or revoked): a running
+// guest keeps the data volume it started with.
+func dataNote(pr model.Project, ws model.Workstation) string {
+	if ws.Status.State != model.ObservedRunning || ws.Status.ObservedAt.IsZero() || !pr.DataUpdatedAt.After(ws.Status.ObservedAt) {
+		return ""
+	}
+	return "The project's data changed at " + stamp(pr.DataUpdatedAt) + ", after this workstation started: stop and start it to see the new files in /mnt/data."
 }
 
 func (s *server) workstationStart(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -294,11 +294,20 @@ func transitionAirlock(c *applyCtx) (any, error) {
 			return nil, model.FieldError("reason", "is required to move a request to %s", p.To)
 		}
 	}
+	wasReleased := r.State == model.AirlockReleased
 	if err := c.move(pr, &r, p.To, p.Reason); err != nil {
 		return nil, err
 	}
 	if err := c.tx.PutAirlock(r); err != nil {
 		return nil, err
+	}
+	// An import released, or a released one revoked, changes what the
+	// project's data volume holds.
+	if r.Direction == model.AirlockImport && (p.To == model.AirlockReleased || (p.To == model.AirlockRevoked && wasReleased)) {
+		pr.DataUpdatedAt = c.cmd.Time
+		if err := c.tx.PutProject(pr); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/sded/sded/cluster/model"
 )
@@ -93,6 +94,21 @@ func TestAirlockImportAndBlocked(t *testing.T) {
 	h.ok(model.CmdVoteAirlock, user("ann"), model.VoteAirlock{RequestID: "i1", File: "cohort.csv", Decision: model.VoteApprove}, &r)
 	if r.State != model.AirlockApproved {
 		t.Errorf("import with one required approval is %s", r.State)
+	}
+	// Releasing it (and revoking it after) marks the project's data as
+	// changed, for running workstations to be told to restart.
+	if pr, _ := h.st.Project("p1"); !pr.DataUpdatedAt.IsZero() {
+		t.Fatalf("data marked changed before any release: %v", pr.DataUpdatedAt)
+	}
+	h.ok(model.CmdTransitionAirlock, sys, model.TransitionAirlock{RequestID: "i1", To: model.AirlockReleased})
+	released, _ := h.st.Project("p1")
+	if released.DataUpdatedAt.IsZero() {
+		t.Fatal("releasing an import did not mark the project's data as changed")
+	}
+	h.now = h.now.Add(time.Minute)
+	h.ok(model.CmdTransitionAirlock, user("ann"), model.TransitionAirlock{RequestID: "i1", To: model.AirlockRevoked, Reason: "wrong cohort"})
+	if revoked, _ := h.st.Project("p1"); !revoked.DataUpdatedAt.After(released.DataUpdatedAt) {
+		t.Errorf("revoking a released import did not mark the data as changed: %v then %v", released.DataUpdatedAt, revoked.DataUpdatedAt)
 	}
 	// Admin-created import: the admin may edit it but not read exports.
 	h.ok(model.CmdCreateAirlock, user("root"), model.CreateAirlock{ID: "i2", ProjectID: "p1", Direction: model.AirlockImport, Title: "x", RequiredApprovals: 1})

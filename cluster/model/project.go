@@ -97,10 +97,14 @@ type Project struct {
 	ArchivedAt  time.Time       `json:"archived_at,omitempty"`
 	Network     NetworkSettings `json:"network"`
 	Schedule    Schedule        `json:"schedule,omitzero"` // nightly shutdown, idle stop
-	Number      uint32          `json:"number"`            // allocation order, decides Subnet
-	Subnet      string          `json:"subnet"`            // the project's /24
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
+	// DataUpdatedAt is when the airlock last changed the project's data
+	// volume (an import released or a released import revoked); running
+	// workstations see the change after a restart.
+	DataUpdatedAt time.Time `json:"data_updated_at,omitzero"`
+	Number        uint32    `json:"number"` // allocation order, decides Subnet
+	Subnet        string    `json:"subnet"` // the project's /24
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Validate checks a project's fields.

@@ -51,6 +51,9 @@ type WorkstationRow struct {
 	Desired, State, Reason                                        string
 	Busy                                                          bool // provisioning or changing: show progress
 	Running                                                       bool
+	// DataNote says that data was released into the project after the
+	// workstation started (it sees the new data volume after a restart).
+	DataNote string
 }
 
 // Home is the signed-in landing page.
