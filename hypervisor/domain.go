@@ -318,6 +318,29 @@ func (d *Driver) Stop(ctx context.Context, name string, graceful time.Duration) 
 	})
 }
 
+// Shutdown asks the guest to power off (ACPI power button) and returns at
+// once, without waiting for it (see Stop for a call that waits). A stopped
+// or missing domain is fine.
+func (d *Driver) Shutdown(ctx context.Context, name string) error {
+	return d.do(ctx, func(c *libvirt.Connect) error {
+		dom, err := d.lookupOwned(c, name)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
+		if active, err := dom.IsActive(); err != nil || !active {
+			return lv(err)
+		}
+		if err := dom.Shutdown(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+			return fmt.Errorf("asking domain %s to power off: %w", name, lv(err))
+		}
+		return nil
+	})
+}
+
 // waitInactive polls until dom is inactive (true) or timeout/ctx (false).
 func waitInactive(ctx context.Context, dom *libvirt.Domain, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)

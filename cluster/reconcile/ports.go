@@ -138,6 +138,10 @@ type DomainState struct {
 // Domains runs workstations as libvirt domains, touching only sded's own.
 type Domains interface {
 	Ensure(ctx context.Context, s DomainSpec) error
+	// Shutdown asks the guest to power off (ACPI power button) and returns
+	// at once; a stopped or missing domain is fine.
+	Shutdown(ctx context.Context, name string) error
+	// Stop forces the domain off now; a stopped or missing domain is fine.
 	Stop(ctx context.Context, name string) error
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) (map[string]DomainState, error)

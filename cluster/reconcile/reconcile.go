@@ -35,6 +35,10 @@ type Config struct {
 	// User maps a user ID to the login and display name for the cloud-init
 	// seed; nil uses the ID.
 	User func(ctx context.Context, userID string) (login, display string)
+	// StopGrace is how long a guest asked to power off (ACPI) has before it
+	// is forced off (default 30s). The wait does not hold up the pass: other
+	// workstations are reconciled meanwhile.
+	StopGrace time.Duration
 }
 
 // Reconciler makes this node's host match the desired state: networks, then
@@ -49,6 +53,9 @@ type Reconciler struct {
 	reported map[string]sent
 	// applied is the network configuration the last successful Set applied.
 	applied []ProjectNetwork
+	// stopping holds the domains asked to power off, with the time after
+	// which they are forced off.
+	stopping map[string]time.Time
 }
 
 // sent is an observation already proposed.
@@ -62,13 +69,16 @@ func New(cfg Config) *Reconciler {
 	if cfg.Interval == 0 {
 		cfg.Interval = 5 * time.Second
 	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Mine == nil {
 		cfg.Mine = func(model.Workstation) bool { return true }
 	}
-	return &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), reported: map[string]sent{}}
+	return &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), reported: map[string]sent{}, stopping: map[string]time.Time{}}
 }
 
 // Kick asks for a pass soon. It never blocks.
@@ -113,6 +123,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // errKeyPending means a new project's data key has not been created yet (the
 // leader creates it moments after the project).
 var errKeyPending = errors.New("waiting for the project's data key")
+
+// errShuttingDown means the guest was asked to power off and has time left.
+var errShuttingDown = errors.New("shutting down")
 
 // DomainName is the libvirt domain of a workstation.
 func DomainName(workstationID string) string { return "sded-" + workstationID }
@@ -273,13 +286,15 @@ func (r *Reconciler) networks(ctx context.Context, projects []model.Project, ws 
 }
 
 // workstation drives one workstation towards its desired state and reports
-// whether its domain runs (or may still run: a failed stop) here.
+// whether its domain runs (or may still run: a failed or pending stop) here.
 func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p model.Project, present map[string]DomainState) (bool, error) {
 	name := DomainName(w.ID)
 	st, exists := present[name]
 	switch {
 	case w.Desired == model.DesiredDeleted:
-		if err := r.teardown(ctx, w, exists); err != nil {
+		if err := r.teardown(ctx, w, st, exists); errors.Is(err, errShuttingDown) {
+			return true, r.report(ctx, w, model.ObservedDeleting, r.shutdownNote(name), nil)
+		} else if err != nil {
 			return exists, r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 		}
 		if err := r.cfg.Volumes.DeleteDisk(ctx, w.ID); err != nil {
@@ -287,7 +302,9 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 		}
 		return false, r.report(ctx, w, model.ObservedGone, "", nil)
 	case w.Desired == model.DesiredStopped || p.State != model.ProjectActive:
-		if err := r.teardown(ctx, w, exists); err != nil {
+		if err := r.teardown(ctx, w, st, exists); errors.Is(err, errShuttingDown) {
+			return true, r.report(ctx, w, model.ObservedRunning, r.shutdownNote(name), nil)
+		} else if err != nil {
 			return exists, r.report(ctx, w, model.ObservedFailed, err.Error(), err)
 		}
 		reason := ""
@@ -297,13 +314,19 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 		return false, r.report(ctx, w, model.ObservedStopped, reason, nil)
 	}
 	if exists && st.Running {
+		if _, ok := r.stopping[name]; ok {
+			// Wanted running again while it was asked to power off: if the
+			// guest goes down anyway, the next pass starts it again.
+			delete(r.stopping, name)
+		}
 		// The note of a start (e.g. no shared folder) stays while it runs.
 		reason := ""
-		if w.Status.State == model.ObservedRunning {
+		if w.Status.State == model.ObservedRunning && !strings.HasPrefix(w.Status.Reason, shutdownPrefix) {
 			reason = w.Status.Reason
 		}
 		return true, r.report(ctx, w, model.ObservedRunning, reason, nil)
 	}
+	delete(r.stopping, name)
 	note, err := r.start(ctx, w, p)
 	if errors.Is(err, errKeyPending) {
 		return false, r.report(ctx, w, model.ObservedPending, err.Error(), nil)
@@ -313,18 +336,48 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 	return true, r.report(ctx, w, model.ObservedRunning, note, nil)
 }
 
-// teardown shuts the domain down (gracefully: the guest gets an ACPI power
-// button and time to save work; the driver forces it off after that), then
-// undefines it and removes its secrets, leaving the disks.
-func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, exists bool) error {
+// shutdownPrefix starts the status reason of a guest asked to power off.
+const shutdownPrefix = "shutting down: "
+
+// shutdownNote is the status reason of a domain asked to power off.
+func (r *Reconciler) shutdownNote(name string) string {
+	return shutdownPrefix + "the guest was asked to power off; it is forced off at " + r.stopping[name].UTC().Format("15:04:05") + " UTC"
+}
+
+// teardown stops the domain gracefully without waiting: the first call
+// presses the guest's ACPI power button and returns errShuttingDown, as do
+// later calls while the guest has time left (StopGrace); once the guest is
+// off, or its time is up (then it is forced off), the domain is undefined
+// and its secrets removed, leaving the disks.
+func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, st DomainState, exists bool) error {
+	name := DomainName(w.ID)
 	if exists {
-		if err := r.cfg.Domains.Stop(ctx, DomainName(w.ID)); err != nil {
+		if st.Running {
+			deadline, asked := r.stopping[name]
+			switch {
+			case !asked:
+				if err := r.cfg.Domains.Shutdown(ctx, name); err != nil {
+					r.log.Warn("asking the guest to power off failed; forcing it off", slog.String("domain", name), slog.Any("err", err))
+					break
+				}
+				r.stopping[name] = time.Now().Add(r.cfg.StopGrace)
+				r.log.Info("asked the guest to power off", slog.String("domain", name), slog.Duration("grace", r.cfg.StopGrace))
+				return errShuttingDown
+			case time.Now().Before(deadline):
+				return errShuttingDown
+			default:
+				r.log.Warn("the guest did not power off in time; forcing it off", slog.String("domain", name))
+			}
+		}
+		if err := r.cfg.Domains.Stop(ctx, name); err != nil {
 			return fmt.Errorf("stopping domain: %w", err)
 		}
-		if err := r.cfg.Domains.Delete(ctx, DomainName(w.ID)); err != nil {
+		delete(r.stopping, name)
+		if err := r.cfg.Domains.Delete(ctx, name); err != nil {
 			return fmt.Errorf("removing domain: %w", err)
 		}
 	}
+	delete(r.stopping, name)
 	for _, role := range diskRoles {
 		if err := r.cfg.Domains.RemoveSecret(ctx, SecretUUID(w.ID, role)); err != nil {
 			return fmt.Errorf("removing %s secret: %w", role, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,6 +31,8 @@ type host struct {
 	// noShare makes EnsureProject report the shared folder unavailable.
 	noShare string
 	locked  []string
+	// ignoreACPI makes guests ignore the power button.
+	ignoreACPI bool
 	// driftAsked records how many networks each Drift call compared.
 	driftAsked []int
 }
@@ -135,6 +138,13 @@ func (h *host) Ensure(_ context.Context, s DomainSpec) error {
 	h.domains[s.Name] = DomainState{Running: true}
 	return nil
 }
+func (h *host) Shutdown(_ context.Context, name string) error {
+	if d, ok := h.domains[name]; ok && !h.ignoreACPI {
+		d.Running = false // the guest powers off
+		h.domains[name] = d
+	}
+	return h.call("dom.shutdown")
+}
 func (h *host) Stop(_ context.Context, name string) error {
 	if d, ok := h.domains[name]; ok {
 		d.Running = false
@@ -205,13 +215,17 @@ func TestStopRemovesDomainAndSecretKeepsDisk(t *testing.T) {
 	r := newRec(h)
 	_ = r.Pass(context.Background())
 	h.ws[0].Desired = model.DesiredStopped
-	if err := r.Pass(context.Background()); err != nil {
-		t.Fatal(err)
+	// The first pass presses the power button; the guest powers off; the
+	// next pass removes the domain.
+	for range 2 {
+		if err := r.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(h.domains) != 0 || len(h.secrets) != 0 || !h.disks["w1"] {
 		t.Errorf("after stop: domains %v secrets %v disks %v", h.domains, h.secrets, h.disks)
 	}
-	if calls := strings.Join(h.calls, ","); !strings.Contains(calls, "dom.stop,dom.delete") {
+	if calls := strings.Join(h.calls, ","); !strings.Contains(calls, "dom.shutdown,") || !strings.Contains(calls, "dom.stop,dom.delete") {
 		t.Errorf("stop was not graceful first: %s", calls)
 	}
 	h.ws[0].Desired = model.DesiredDeleted
@@ -229,11 +243,68 @@ func TestSuspendedProjectStopsWorkstations(t *testing.T) {
 	h.keys["p1"] = []byte("wrapped-p1")
 	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredRunning)}
 	h.domains["sded-w1"] = DomainState{Running: true}
-	if err := newRec(h).Pass(context.Background()); err != nil {
+	r := newRec(h)
+	for range 2 {
+		if err := r.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.domains) != 0 || !strings.HasPrefix(h.reports[0], "w1=running shutting down: ") || h.reports[1] != "w1=stopped project is suspended" {
+		t.Errorf("domains %v reports %v", h.domains, h.reports)
+	}
+}
+
+// A guest that ignores the power button does not hold up the pass: the
+// other workstations are reconciled meanwhile, and it is forced off once its
+// time is up; wanted running again meanwhile, it is left running.
+func TestGracefulStopDoesNotBlock(t *testing.T) {
+	h := newHost()
+	h.projects = []model.Project{project("p1", model.ProjectActive)}
+	h.keys["p1"] = []byte("wrapped-p1")
+	w2 := ws("w2", "p1", model.DesiredRunning)
+	w2.IP, w2.MAC = "10.64.1.11", "52:54:00:00:00:02"
+	h.ws = []model.Workstation{ws("w1", "p1", model.DesiredStopped), w2}
+	h.domains["sded-w1"] = DomainState{Running: true}
+	h.ignoreACPI = true
+	r := New(Config{NodeID: "n1", Desired: h, Reporter: h, Networks: h, Volumes: h, Domains: h, StopGrace: 50 * time.Millisecond})
+	ctx := context.Background()
+	if err := r.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.domains) != 0 || h.reports[0] != "w1=stopped project is suspended" {
-		t.Errorf("domains %v reports %v", h.domains, h.reports)
+	if !h.domains["sded-w1"].Running || !h.domains["sded-w2"].Running {
+		t.Fatalf("after the first pass: %v; want w1 still running (asked to power off) and w2 started", h.domains)
+	}
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(strings.Join(h.calls, ","), "dom.shutdown") != 1 || !h.domains["sded-w1"].Running {
+		t.Fatalf("within the grace: calls %v, domains %v", h.calls, h.domains)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.domains["sded-w1"]; ok {
+		t.Fatalf("after the grace: w1 still defined: %v", h.domains)
+	}
+	if got := h.reports[len(h.reports)-1]; got != "w1=stopped " {
+		t.Errorf("last report %q, want w1 stopped", got)
+	}
+
+	// Asked to power off, then wanted running again: left running, and a
+	// later stop presses the button again.
+	h.ws[1].Desired = model.DesiredStopped
+	_ = r.Pass(ctx)
+	h.ws[1].Desired = model.DesiredRunning
+	_ = r.Pass(ctx)
+	if !h.domains["sded-w2"].Running || !strings.HasPrefix(h.reports[len(h.reports)-1], "w2=running") || strings.Contains(h.reports[len(h.reports)-1], "shutting down") {
+		t.Fatalf("w2 wanted running again: domains %v, reports %v", h.domains, h.reports)
+	}
+	h.calls = nil
+	h.ws[1].Desired = model.DesiredStopped
+	_ = r.Pass(ctx)
+	if !strings.Contains(strings.Join(h.calls, ","), "dom.shutdown") {
+		t.Errorf("a second stop did not press the power button again: %v", h.calls)
 	}
 }
 
@@ -375,6 +446,14 @@ func TestEveryWorkstationGetsTheSharedFolder(t *testing.T) {
 	for i := range h.ws {
 		h.ws[i].Desired = model.DesiredStopped
 	}
+	// Shutting down: still unlocked; once off: locked.
+	if err := r.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"p2"}, h.locked); diff != "" {
+		t.Errorf("locked while shutting down (-want +got): %s", diff)
+	}
+	h.locked = nil
 	if err := r.Pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,8 @@ func (a *networkAdapter) Drift(ctx context.Context, nets []reconcile.ProjectNetw
 
 func (a *networkAdapter) Bridge(projectID string) string { return network.BridgeName(projectID) }
 
-// stopGrace is how long a workstation may take to shut down cleanly.
+// stopGrace is how long a workstation may take to shut down cleanly after
+// the reconciler pressed its power button.
 const stopGrace = 30 * time.Second
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -303,8 +304,14 @@ func portName(mac string) string {
 	return network.PortName(m)
 }
 
+func (a *domainAdapter) Shutdown(ctx context.Context, name string) error {
+	return a.hv.Shutdown(ctx, name)
+}
+
+// Stop forces the domain off: the reconciler has given the guest its grace
+// after Shutdown already.
 func (a *domainAdapter) Stop(ctx context.Context, name string) error {
-	return a.hv.Stop(ctx, name, stopGrace)
+	return a.hv.Stop(ctx, name, 0)
 }
 
 func (a *domainAdapter) Delete(ctx context.Context, name string) error { return a.hv.Delete(ctx, name) }

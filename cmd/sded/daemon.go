@@ -169,6 +169,7 @@ func startDaemon(ctx context.Context, cfg *Config, log *slog.Logger, join func(c
 		Logger:      log.With(slog.String("component", "reconcile")),
 		AirlockPort: cfg.Network.AirlockPort,
 		User:        d.userNames,
+		StopGrace:   stopGrace,
 	})
 	return d, nil
 }
