@@ -35,11 +35,11 @@ func (p *Pool) Set(ctx context.Context, cfgs []Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	// One dump of the interfaces for all running servers:
-	// net.InterfaceByName dumps every interface on each call, which with
-	// hundreds of bridges made Set quadratic.
+	// One dump of the interfaces for all servers: net.InterfaceByName
+	// dumps every interface on each call, which with hundreds of bridges
+	// made Set quadratic.
 	index := map[string]int{}
-	if len(p.servers) > 0 {
+	if len(cfgs) > 0 {
 		ifs, err := net.Interfaces()
 		if err != nil {
 			return fmt.Errorf("setting dhcp servers: listing interfaces: %w", err)
@@ -60,7 +60,12 @@ func (p *Pool) Set(ctx context.Context, cfgs []Config) error {
 			}
 			p.stop(c.Interface)
 		}
-		s, err := Listen(ctx, p.log, c)
+		i, ok := index[c.Interface]
+		if !ok {
+			errs = append(errs, fmt.Errorf("dhcp on %s: no such network interface", c.Interface))
+			continue
+		}
+		s, err := listen(ctx, p.log, c, i)
 		if err != nil {
 			errs = append(errs, err)
 			continue

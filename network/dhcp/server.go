@@ -70,6 +70,14 @@ func Listen(ctx context.Context, log *slog.Logger, cfg Config) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("dhcp on %s: %w", cfg.Interface, err)
 	}
+	return listen(ctx, log, cfg, ifi.Index)
+}
+
+// listen is Listen for an interface whose index the caller looked up.
+func listen(ctx context.Context, log *slog.Logger, cfg Config, ifindex int) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -91,7 +99,7 @@ func Listen(ctx context.Context, log *slog.Logger, cfg Config) (*Server, error) 
 		return nil, fmt.Errorf("dhcp on %s: listening: %w", cfg.Interface, err)
 	}
 	log.InfoContext(ctx, "dhcp server listening", "interface", cfg.Interface, "server", cfg.ServerIP, "leases", len(cfg.Leases))
-	return &Server{log: log.With("interface", cfg.Interface), conn: conn, ifindex: ifi.Index, cfg: cfg}, nil
+	return &Server{log: log.With("interface", cfg.Interface), conn: conn, ifindex: ifindex, cfg: cfg}, nil
 }
 
 // Update replaces the leases (and other settings) without reopening.
