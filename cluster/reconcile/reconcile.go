@@ -314,11 +314,9 @@ func (r *Reconciler) workstation(ctx context.Context, w model.Workstation, p mod
 		return false, r.report(ctx, w, model.ObservedStopped, reason, nil)
 	}
 	if exists && st.Running {
-		if _, ok := r.stopping[name]; ok {
-			// Wanted running again while it was asked to power off: if the
-			// guest goes down anyway, the next pass starts it again.
-			delete(r.stopping, name)
-		}
+		// Wanted running again if it was asked to power off: should the
+		// guest go down anyway, the next pass starts it again.
+		delete(r.stopping, name)
 		// The note of a start (e.g. no shared folder) stays while it runs.
 		reason := ""
 		if w.Status.State == model.ObservedRunning && !strings.HasPrefix(w.Status.Reason, shutdownPrefix) {
