@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sded/sded/cluster/fsm"
@@ -185,20 +186,22 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, in, out any) 
 		return fmt.Errorf("encoding %s request: %w", method, err)
 	}
 	req := rpcRequest{Method: method, Body: body}
-	// One retry on a fresh connection: a pooled one may have gone stale.
+	// One retry on a fresh connection when a pooled one turns out stale, but
+	// only if the request cannot have reached the peer: a propose that was
+	// sent may have been applied, and sending it again would apply it twice.
 	for attempt := 0; ; attempt++ {
 		conn, pooled, err := c.get(ctx, addr)
 		if err != nil {
 			return unavailable("calling %s on %s: %v", method, addr, err)
 		}
-		resp, err := roundTrip(ctx, conn, req)
+		resp, sent, err := roundTrip(ctx, conn, req)
 		if err != nil {
 			conn.Close()
 			var me *model.Error
 			if errors.As(err, &me) {
 				return me // local refusal, e.g. too large
 			}
-			if pooled && attempt == 0 {
+			if pooled && attempt == 0 && (!sent || method != "propose") {
 				continue
 			}
 			return unavailable("calling %s on %s: %v", method, addr, err)
@@ -216,7 +219,9 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, in, out any) 
 	}
 }
 
-func roundTrip(ctx context.Context, conn *tls.Conn, req rpcRequest) (rpcResponse, error) {
+// roundTrip sends req and reads the answer; sent says whether the whole
+// request went out (the peer may then have acted on it).
+func roundTrip(ctx context.Context, conn *tls.Conn, req rpcRequest) (resp rpcResponse, sent bool, err error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(defaultRPCTimeout)
@@ -224,28 +229,60 @@ func roundTrip(ctx context.Context, conn *tls.Conn, req rpcRequest) (rpcResponse
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	var resp rpcResponse
 	if err := writeFrame(conn, req); err != nil {
-		return resp, err
+		return resp, false, err
 	}
 	if err := readFrame(conn, &resp); err != nil {
-		return resp, err
+		return resp, true, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return resp, nil
+	return resp, true, nil
 }
 
 func (c *rpcClient) get(ctx context.Context, addr string) (*tls.Conn, bool, error) {
 	c.mu.Lock()
-	if l := c.idle[addr]; len(l) > 0 {
+	for l := c.idle[addr]; len(l) > 0; l = c.idle[addr] {
 		conn := l[len(l)-1]
 		c.idle[addr] = l[:len(l)-1]
-		c.mu.Unlock()
-		return conn, true, nil
+		if idleAlive(conn) {
+			c.mu.Unlock()
+			return conn, true, nil
+		}
+		conn.Close() // the peer closed it (or sent something unasked)
 	}
 	c.mu.Unlock()
 	conn, err := dialProto(ctx, addr, c.conf, protoRPC)
 	return conn, false, err
+}
+
+// idleAlive reports whether an idle connection is still open: the peer
+// never sends on an idle RPC connection, so anything readable (EOF, a TLS
+// close alert) means it is stale. It peeks at the socket without reading.
+func idleAlive(conn *tls.Conn) bool {
+	raw, ok := conn.NetConn().(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := raw.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	if err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case n > 0 || (n == 0 && err == nil): // data or EOF
+			alive = false
+		case errors.Is(err, syscall.EAGAIN):
+		default:
+			alive = false
+		}
+		return true // never wait
+	}); err != nil {
+		return false
+	}
+	return alive
 }
 
 func (c *rpcClient) put(addr string, conn *tls.Conn) {
