@@ -20,6 +20,7 @@ import (
 	"github.com/sded/sded/cluster"
 	"github.com/sded/sded/cluster/airlock"
 	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/cmd/sded/wire"
 	"github.com/sded/sded/storage"
 	"github.com/sded/sded/storage/disclosure"
 	"github.com/sded/sded/storage/staged"
@@ -45,8 +46,8 @@ func startAirlock(t *testing.T, svc *cluster.Service) *airlock.Engine {
 	}
 	linkKey := make([]byte, 32)
 	rand.Read(linkKey)
-	eng, err := airlock.New(airlock.Config{Requests: svc, Commands: svc, System: svc, Files: stagedFiles{store}, Keys: keys,
-		Checker: disclosureChecker{disclosure.DefaultTiers()}, Pseudonym: pseudonymiser{}, Volumes: dataVolumes{vols, keys},
+	eng, err := airlock.New(airlock.Config{Requests: svc, Commands: svc, System: svc, Files: wire.Staged{S: store}, Keys: keys,
+		Checker: wire.Checker{Tiers: disclosure.DefaultTiers()}, Pseudonym: wire.Pseudonymiser{}, Volumes: wire.DataVolumes{V: vols, DEK: keys.dek},
 		Dir: filepath.Join(dir, "airlock"), LinkKey: linkKey, LinkTTL: 5 * time.Minute, Logger: log})
 	if err != nil {
 		t.Fatal(err)
