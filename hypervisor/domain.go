@@ -287,18 +287,7 @@ func (d *Driver) lookupOwned(c *libvirt.Connect, name string) (*libvirt.Domain, 
 // Stop shuts the domain down through ACPI and waits up to graceful for it to
 // stop, then forces it off. Stopping a stopped or missing domain is a no-op.
 func (d *Driver) Stop(ctx context.Context, name string, graceful time.Duration) error {
-	return d.do(ctx, func(c *libvirt.Connect) error {
-		dom, err := d.lookupOwned(c, name)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		defer dom.Free()
-		if active, err := dom.IsActive(); err != nil || !active {
-			return lv(err)
-		}
+	return d.onActive(ctx, name, func(dom *libvirt.Domain) error {
 		if graceful > 0 {
 			if err := dom.Shutdown(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
 				d.log.Warn("graceful shutdown request failed; forcing off", "domain", name, "err", lv(err))
@@ -322,6 +311,17 @@ func (d *Driver) Stop(ctx context.Context, name string, graceful time.Duration) 
 // once, without waiting for it (see Stop for a call that waits). A stopped
 // or missing domain is fine.
 func (d *Driver) Shutdown(ctx context.Context, name string) error {
+	return d.onActive(ctx, name, func(dom *libvirt.Domain) error {
+		if err := dom.Shutdown(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+			return fmt.Errorf("asking domain %s to power off: %w", name, lv(err))
+		}
+		return nil
+	})
+}
+
+// onActive runs fn on the owned domain name if it runs; a stopped or
+// missing domain is left alone (nil).
+func (d *Driver) onActive(ctx context.Context, name string, fn func(dom *libvirt.Domain) error) error {
 	return d.do(ctx, func(c *libvirt.Connect) error {
 		dom, err := d.lookupOwned(c, name)
 		if errors.Is(err, ErrNotFound) {
@@ -334,10 +334,7 @@ func (d *Driver) Shutdown(ctx context.Context, name string) error {
 		if active, err := dom.IsActive(); err != nil || !active {
 			return lv(err)
 		}
-		if err := dom.Shutdown(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
-			return fmt.Errorf("asking domain %s to power off: %w", name, lv(err))
-		}
-		return nil
+		return fn(dom)
 	})
 }
 
