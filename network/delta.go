@@ -125,20 +125,7 @@ func deltaPlan(f family, prefix string, old, cur ruleset) string {
 		}
 		stale = append(stale, name)
 	}
-	for _, name := range stale {
-		tail = append(tail, "-F "+name)
-	}
-	for _, name := range stale {
-		tail = append(tail, "-X "+name)
-	}
-	if len(decl)+len(body)+len(tail) == 0 {
-		return ""
-	}
-	lines := append([]string{"*filter"}, decl...)
-	lines = append(lines, body...)
-	lines = append(lines, tail...)
-	lines = append(lines, "COMMIT", "")
-	return strings.Join(lines, "\n")
+	return restoreScript(decl, body, tail, stale)
 }
 
 // withDelta returns t after a successful restore of deltaPlan(old, cur).

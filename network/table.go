@@ -227,6 +227,13 @@ func plan(cur table, prefix string, rs ruleset, f family) string {
 		}
 	}
 	slices.Sort(stale)
+	return restoreScript(decl, body, tail, stale)
+}
+
+// restoreScript assembles a *-restore --noflush script for the filter
+// table: chain declarations, rule edits, then tail, then the stale chains
+// flushed and deleted; "" when there is nothing to do.
+func restoreScript(decl, body, tail, stale []string) string {
 	for _, name := range stale {
 		tail = append(tail, "-F "+name)
 	}
