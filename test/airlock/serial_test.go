@@ -2,16 +2,14 @@ package airlocktest
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sded/sded/cluster/model"
+	"github.com/sded/sded/test/guest"
 )
 
 // serialShell types at the test guest's serial console (ttyS0, where it
@@ -49,27 +47,12 @@ func openSerialShell(t *testing.T, w model.Workstation) *serialShell {
 		t.Fatalf("virsh ttyconsole %s: %v", dom, err)
 	}
 	pty := strings.TrimSpace(string(out))
-	s.f, err = os.OpenFile(pty, os.O_RDWR|unix.O_NOCTTY, 0)
+	s.f, err = guest.OpenSerial(pty)
 	if err != nil {
-		t.Fatalf("opening the serial console %s of %s: %v", pty, dom, err)
+		t.Fatalf("%s: %v", dom, err)
 	}
 	f := s.f
 	t.Cleanup(func() { f.Close() })
-	// Raw: no echo back into the guest, no line editing, bytes as typed.
-	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatalf("serial console %s: %v", pty, err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, tio); err != nil {
-		t.Fatalf("serial console %s: %v", pty, err)
-	}
-	go io.Copy(io.Discard, f)           // the guest's output must not fill the pty; the log keeps it
-	time.Sleep(1500 * time.Millisecond) // QEMU notices a reader on its pty within a second
 	s.sync()
 	return s
 }
