@@ -132,6 +132,10 @@ type volumeAdapter struct {
 	kek    *storage.KEK
 	dir    string // cloud-init seeds
 	mu     sync.Mutex
+	// locked holds the projects whose shared folder this adapter locked
+	// and has not unlocked since: the reconciler asks every pass, the
+	// filesystem is asked once.
+	locked map[string]bool
 }
 
 func (a *volumeAdapter) dek(projectID string, wrapped []byte) (*storage.DEK, error) {
@@ -155,6 +159,7 @@ func (a *volumeAdapter) EnsureProject(ctx context.Context, projectID string, wra
 	vols := reconcile.ProjectVolumes{Data: reconcile.Volume{Path: data, Secret: ds}}
 	key := dek.SharedFolderKey()
 	defer clear(key)
+	a.setLocked(projectID, false)
 	vols.SharedDir, err = a.shared.Unlock(ctx, projectID, key)
 	if errors.Is(err, sharedfs.ErrUnsupported) {
 		// Workstations still run, without a shared folder, and say why.
@@ -168,11 +173,33 @@ func (a *volumeAdapter) EnsureProject(ctx context.Context, projectID string, wra
 }
 
 func (a *volumeAdapter) LockShared(ctx context.Context, projectID string) error {
+	a.mu.Lock()
+	done := a.locked[projectID]
+	a.mu.Unlock()
+	if done {
+		return nil
+	}
 	_, err := a.shared.Lock(ctx, projectID)
 	if errors.Is(err, sharedfs.ErrUnsupported) {
-		return nil // nothing was ever unlocked there
+		err = nil // nothing was ever unlocked there
+	}
+	if err == nil {
+		a.setLocked(projectID, true)
 	}
 	return err
+}
+
+func (a *volumeAdapter) setLocked(projectID string, locked bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.locked == nil {
+		a.locked = map[string]bool{}
+	}
+	if locked {
+		a.locked[projectID] = true
+	} else {
+		delete(a.locked, projectID)
+	}
 }
 
 func (a *volumeAdapter) EnsureDisk(ctx context.Context, d reconcile.DiskSpec, wrapped []byte) (reconcile.Volume, error) {
@@ -200,6 +227,7 @@ func (a *volumeAdapter) DeleteDisk(ctx context.Context, workstationID string) er
 }
 
 func (a *volumeAdapter) DeleteProject(ctx context.Context, projectID string) error {
+	a.setLocked(projectID, false)
 	if err := a.shared.Delete(ctx, projectID); err != nil && !errors.Is(err, sharedfs.ErrUnsupported) {
 		return err
 	}
