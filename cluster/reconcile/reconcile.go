@@ -370,7 +370,6 @@ func (r *Reconciler) teardown(ctx context.Context, w model.Workstation, st Domai
 		if err := r.cfg.Domains.Stop(ctx, name); err != nil {
 			return fmt.Errorf("stopping domain: %w", err)
 		}
-		delete(r.stopping, name)
 		if err := r.cfg.Domains.Delete(ctx, name); err != nil {
 			return fmt.Errorf("removing domain: %w", err)
 		}
